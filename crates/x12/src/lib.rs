@@ -1,1 +1,23 @@
-//! placeholder
+//! hms-x12: pure X12 EDI for billing (837P export, 835 import, 270/271).
+//!
+//! Bytes and FHIR JSON values in, values out: no I/O, no clock reads.
+
+pub mod dates;
+pub mod decimal;
+pub mod delimiters;
+pub mod error;
+pub mod reader;
+pub mod segment;
+pub mod writer;
+
+pub use decimal::Decimal;
+pub use delimiters::Delimiters;
+pub use error::{ElementProblem, WriteError, X12Error};
+pub use reader::{
+    Document, FunctionalGroup, Interchange, ReadOptions, TransactionSet, read, read_bytes,
+    read_lenient,
+};
+pub use segment::{Element, Segment};
+pub use writer::{
+    EnvelopeParams, SetBody, Usage, write_interchange, write_segment, write_segments,
+};
