@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers may panic
 mod common;
 use common::*;
 use hms_hl7v2::{Message, ParseError};

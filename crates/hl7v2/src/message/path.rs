@@ -8,7 +8,7 @@ fn num(s: &str) -> Option<usize> {
 }
 
 /// Splits `name(idx)` or `name[idx]`.
-fn indexed<'a>(part: &'a str, open: char, close: char) -> Option<(&'a str, Option<usize>)> {
+fn indexed(part: &str, open: char, close: char) -> Option<(&str, Option<usize>)> {
     match part.find(open) {
         None => Some((part, None)),
         Some(i) => {

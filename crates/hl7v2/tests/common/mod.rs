@@ -1,4 +1,6 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers may panic
 #![allow(dead_code)]
+
 use std::path::PathBuf;
 
 pub fn fixture_dir() -> PathBuf {
