@@ -216,7 +216,7 @@ fn is_base64(s: &str) -> bool {
         }
         n += 1;
     }
-    n > 0 && n % 4 == 0 && pad <= 2
+    n > 0 && n.is_multiple_of(4) && pad <= 2
 }
 
 /// Reads exactly `n` ASCII digits at `*i` as a number.
@@ -240,7 +240,7 @@ fn eat(b: &[u8], i: &mut usize, c: u8) -> bool {
 
 fn days_in_month(year: u32, month: u32) -> u32 {
     match month {
-        2 if year % 4 == 0 && (year % 100 != 0 || year % 400 == 0) => 29,
+        2 if year.is_multiple_of(4) && (!year.is_multiple_of(100) || year.is_multiple_of(400)) => 29,
         2 => 28,
         4 | 6 | 9 | 11 => 30,
         _ => 31,
