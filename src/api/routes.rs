@@ -1,0 +1,295 @@
+//! The FHIR route table as one dispatcher over path segments, so that every unknown type, bad id and
+//! unsupported method gets the same OperationOutcome treatment. Handlers stay thin: parse the edge,
+//! call an interaction on a blocking thread, render.
+
+use actix_web::http::{Method, StatusCode};
+use actix_web::web::{self, Payload};
+use actix_web::{HttpRequest, HttpResponse};
+use serde_json::Value;
+
+use crate::error::Error;
+use crate::fhir::bundle::{self, Entry, Link};
+use crate::fhir::ids::{LogicalId, ResourceType, parse_version};
+use crate::fhir::{capability, time};
+use crate::interactions::write::{Deleted, WriteKind};
+use crate::interactions::{history as ihistory, read, search as isearch, write};
+use crate::search::criteria::form_pairs;
+use crate::store::history::Scope;
+
+use super::AppState;
+use super::error::ApiError;
+use super::negotiate::{self, check_accept, check_content_type, header, if_match, read_body};
+use super::render;
+
+type Reply = Result<HttpResponse, ApiError>;
+
+/// Runs blocking store work off the async executor threads.
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, Error> + Send + 'static) -> Result<T, Error> {
+    web::block(f).await.map_err(|e| Error::Internal(format!("blocking task failed: {e}")))?
+}
+
+pub async fn dispatch(req: HttpRequest, payload: Payload, state: web::Data<AppState>) -> Reply {
+    check_accept(&req)?;
+    let path = req.match_info().query("tail").to_string();
+    let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    let m = req.method().clone();
+    let st = state.get_ref().clone();
+    match (segs.as_slice(), &m) {
+        ([], &Method::GET) => Err(Error::NotImplemented("whole-system search is not available yet".into()).into()),
+        ([], &Method::POST) => Err(Error::NotImplemented("batch/transaction Bundles are not available yet".into()).into()),
+        (["metadata"], &Method::GET) => Ok(render::json(&req, StatusCode::OK, capability_bytes(&req, &st))),
+        (["_history"], &Method::GET) => history(&req, &st, Scope::System).await,
+        ([t], _) => {
+            let t = ResourceType::parse(t)?;
+            match m {
+                Method::GET => search(&req, &st, t, req.query_string().to_string()).await,
+                Method::POST => create(&req, payload, &st, t).await,
+                Method::PUT => conditional_update(&req, payload, &st, t).await,
+                Method::DELETE => conditional_delete(&req, &st, t).await,
+                _ => Err(not_allowed(&m, &path)),
+            }
+        }
+        ([t, "_search"], &Method::POST) => {
+            let t = ResourceType::parse(t)?;
+            let body = read_body(payload, st.config.max_body_bytes).await?;
+            let form = String::from_utf8(body).map_err(|_| Error::invalid(None, "form body is not UTF-8"))?;
+            let q = [req.query_string(), form.as_str()].iter().filter(|s| !s.is_empty()).copied().collect::<Vec<_>>().join("&");
+            search(&req, &st, t, q).await
+        }
+        ([t, "_history"], &Method::GET) => {
+            let t = ResourceType::parse(t)?;
+            history(&req, &st, Scope::Type(t.to_string())).await
+        }
+        ([t, id], _) if !id.starts_with('$') && !id.starts_with('_') => {
+            let t = ResourceType::parse(t)?;
+            let id = LogicalId::parse(id)?;
+            match m {
+                Method::GET | Method::HEAD => read_resource(&req, &st, t, id).await,
+                Method::PUT => update(&req, payload, &st, t, id).await,
+                Method::DELETE => delete(&st, t, id).await,
+                Method::PATCH => Err(Error::NotImplemented("PATCH is not available yet".into()).into()),
+                _ => Err(not_allowed(&m, &path)),
+            }
+        }
+        ([t, id, "_history"], &Method::GET) => {
+            let t = ResourceType::parse(t)?;
+            let id = LogicalId::parse(id)?;
+            history(&req, &st, Scope::Instance(t.to_string(), id.to_string())).await
+        }
+        ([t, id, "_history", v], &Method::GET) => {
+            let t = ResourceType::parse(t)?;
+            let id = LogicalId::parse(id)?;
+            let v = parse_version(v).ok_or_else(|| Error::invalid(None, format!("invalid version id {v:?}")))?;
+            let svc = st.services.clone();
+            let s = blocking(move || read::vread(&svc, &t, &id, v)).await?;
+            Ok(render::resource(&req, s))
+        }
+        (segs, _) if known_shape(segs) => Err(not_allowed(&m, &path)),
+        _ => Err(Error::NotFound(format!("no FHIR endpoint at /{path}")).into()),
+    }
+}
+
+/// Paths that exist with some other method: answer 405 rather than 404.
+fn known_shape(segs: &[&str]) -> bool {
+    matches!(segs, [] | ["metadata"] | ["_history"] | [_, "_search"] | [_, "_history"] | [_, _, "_history"] | [_, _, "_history", _])
+}
+
+fn not_allowed(m: &Method, path: &str) -> ApiError {
+    Error::MethodNotAllowed(format!("{m} is not supported on /{path}")).into()
+}
+
+fn base_url(req: &HttpRequest, st: &AppState) -> String {
+    match &st.config.base_url {
+        Some(b) => b.trim_end_matches('/').to_string(),
+        None => {
+            let info = req.connection_info();
+            format!("{}://{}/fhir", info.scheme(), info.host())
+        }
+    }
+}
+
+fn capability_bytes(req: &HttpRequest, st: &AppState) -> Vec<u8> {
+    serde_json::to_vec(&capability::statement(&base_url(req, st), &time::fhir_instant(st.started_at))).unwrap_or_default()
+}
+
+fn parse_body(bytes: &[u8]) -> Result<Value, Error> {
+    if bytes.is_empty() {
+        return Err(Error::invalid(None, "the request body is empty; a FHIR resource is required"));
+    }
+    hms_fhir::json::parse_resource(bytes).map_err(|i| Error::Invalid(vec![i]))
+}
+
+async fn body_json(req: &HttpRequest, payload: Payload, st: &AppState) -> Result<Value, Error> {
+    check_content_type(req)?;
+    let bytes = read_body(payload, st.config.max_body_bytes).await?;
+    parse_body(&bytes)
+}
+
+async fn read_resource(req: &HttpRequest, st: &AppState, t: ResourceType, id: LogicalId) -> Reply {
+    let svc = st.services.clone();
+    let s = blocking(move || read::read(&svc, &t, &id)).await?;
+    if let Some(inm) = header(req, "if-none-match") {
+        if inm.split(',').any(|tag| parse_version(tag) == Some(s.version)) {
+            return Ok(render::not_modified(&s));
+        }
+    }
+    if let Some(since) = header(req, "if-modified-since").and_then(time::parse_http_date) {
+        // HTTP dates have whole seconds: compare at that precision.
+        if s.last_updated / 1_000_000 <= since / 1_000_000 {
+            return Ok(render::not_modified(&s));
+        }
+    }
+    Ok(render::resource(req, s))
+}
+
+async fn create(req: &HttpRequest, payload: Payload, st: &AppState, t: ResourceType) -> Reply {
+    let resource = body_json(req, payload, st).await?;
+    let if_none_exist = header(req, "if-none-exist").map(|s| s.trim_start_matches('?').to_string());
+    let svc = st.services.clone();
+    let w = blocking(move || write::create(&svc, &t, resource, if_none_exist.as_deref())).await?;
+    let (status, msg) = match w.kind {
+        WriteKind::Created => (StatusCode::CREATED, "created"),
+        _ => (StatusCode::OK, "a resource matching If-None-Exist already exists; nothing was created"),
+    };
+    Ok(render::written(req, &base_url(req, st), status, w.stored, msg))
+}
+
+async fn update(req: &HttpRequest, payload: Payload, st: &AppState, t: ResourceType, id: LogicalId) -> Reply {
+    let resource = body_json(req, payload, st).await?;
+    let im = if_match(req)?;
+    let inm_any = header(req, "if-none-match") == Some("*");
+    let svc = st.services.clone();
+    let w = blocking(move || write::update(&svc, &t, &id, resource, im, inm_any)).await?;
+    Ok(written_reply(req, st, w))
+}
+
+fn written_reply(req: &HttpRequest, st: &AppState, w: write::Written) -> HttpResponse {
+    let (status, msg) = match w.kind {
+        WriteKind::Created => (StatusCode::CREATED, "created"),
+        WriteKind::Updated => (StatusCode::OK, "updated"),
+        WriteKind::Unchanged => (StatusCode::OK, "unchanged"),
+    };
+    render::written(req, &base_url(req, st), status, w.stored, msg)
+}
+
+async fn conditional_update(req: &HttpRequest, payload: Payload, st: &AppState, t: ResourceType) -> Reply {
+    let criteria = criteria_of(req)?;
+    let resource = body_json(req, payload, st).await?;
+    let im = if_match(req)?;
+    let svc = st.services.clone();
+    let w = blocking(move || write::conditional_update(&svc, &t, &criteria, resource, im)).await?;
+    Ok(written_reply(req, st, w))
+}
+
+/// The query string without result-control parameters; conditional operations need criteria.
+fn criteria_of(req: &HttpRequest) -> Result<String, Error> {
+    let kept: Vec<String> = req
+        .query_string()
+        .split('&')
+        .filter(|p| !p.is_empty() && !p.starts_with("_format=") && !p.starts_with("_pretty="))
+        .map(str::to_string)
+        .collect();
+    if kept.is_empty() {
+        return Err(Error::invalid(None, "a conditional operation on the type needs search criteria in the URL"));
+    }
+    Ok(kept.join("&"))
+}
+
+async fn delete(st: &AppState, t: ResourceType, id: LogicalId) -> Reply {
+    let svc = st.services.clone();
+    let d = blocking(move || write::delete(&svc, &t, &id)).await?;
+    Ok(deleted_reply(d))
+}
+
+fn deleted_reply(d: Deleted) -> HttpResponse {
+    match d {
+        Deleted::Now { version } => HttpResponse::NoContent().insert_header(("ETag", format!("W/\"{version}\""))).finish(),
+        Deleted::Nothing => HttpResponse::NoContent().finish(),
+    }
+}
+
+async fn conditional_delete(req: &HttpRequest, st: &AppState, t: ResourceType) -> Reply {
+    let criteria = criteria_of(req)?;
+    let svc = st.services.clone();
+    let d = blocking(move || write::conditional_delete(&svc, &t, &criteria)).await?;
+    Ok(deleted_reply(d))
+}
+
+async fn history(req: &HttpRequest, st: &AppState, scope: Scope) -> Reply {
+    let q = ihistory::parse_query(scope.clone(), req.query_string())?;
+    let svc = st.services.clone();
+    let qc = q.clone();
+    let page = blocking(move || ihistory::history(&svc, &qc)).await?;
+    let base = base_url(req, st);
+    let path = match &scope {
+        Scope::System => format!("{base}/_history"),
+        Scope::Type(t) => format!("{base}/{t}/_history"),
+        Scope::Instance(t, id) => format!("{base}/{t}/{id}/_history"),
+    };
+    let query = |extra: Option<(String, String)>| {
+        let mut params = page.applied.clone();
+        params.extend(extra);
+        let q = params.iter().map(|(k, v)| format!("{}={}", isearch::enc(k), isearch::enc(v))).collect::<Vec<_>>().join("&");
+        format!("{path}?{q}")
+    };
+    let mut links = vec![Link { relation: "self", url: query(q.before_seq.map(|s| ("_page".into(), s.to_string()))) }];
+    if let Some(next) = page.next_cursor {
+        links.push(Link { relation: "next", url: query(Some(("_page".into(), next.to_string()))) });
+    }
+    let entries: Vec<Entry> = page
+        .entries
+        .into_iter()
+        .map(|e| {
+            let s = e.stored;
+            let url = format!("{}/{}", s.res_type, s.id);
+            let deleted = s.body.is_none();
+            let request_url = if e.method == "POST" { s.res_type.clone() } else { url.clone() };
+            Entry {
+                full_url: Some(format!("{base}/{url}")),
+                request: Some(serde_json::json!({"method": e.method, "url": request_url})),
+                response: Some(serde_json::json!({
+                    "status": if deleted { "204" } else if s.version == 1 { "201" } else { "200" },
+                    "etag": format!("W/\"{}\"", s.version),
+                    "lastModified": time::fhir_instant(s.last_updated),
+                })),
+                resource: s.body,
+                search_mode: None,
+            }
+        })
+        .collect();
+    let bytes = bundle::render("history", Some(page.total), &links, &entries, &time::fhir_instant(crate::store::now_micros()));
+    Ok(render::json(req, StatusCode::OK, bytes))
+}
+
+async fn search(req: &HttpRequest, st: &AppState, t: ResourceType, query: String) -> Reply {
+    let strict = negotiate::prefer(req).strict;
+    let svc = st.services.clone();
+    let tc = t.clone();
+    let r = blocking(move || isearch::search(&svc, &tc, &query, strict)).await?;
+    let base = base_url(req, st);
+    let link = |after: Option<&str>| {
+        let mut params = r.applied.clone();
+        if let Some(a) = after {
+            params.push(("_after".into(), a.to_string()));
+        }
+        let q = params.iter().map(|(k, v)| format!("{}={}", isearch::enc(k), isearch::enc(v))).collect::<Vec<_>>().join("&");
+        format!("{base}/{t}?{q}")
+    };
+    let self_after = form_pairs(req.query_string()).into_iter().find(|(k, _)| k == "_after").map(|(_, v)| v);
+    let mut links = vec![Link { relation: "self", url: link(self_after.as_deref()) }];
+    if let Some(next) = &r.next_after {
+        links.push(Link { relation: "next", url: link(Some(next)) });
+    }
+    let entries: Vec<Entry> = r
+        .matches
+        .into_iter()
+        .map(|s| Entry {
+            full_url: Some(format!("{base}/{}/{}", s.res_type, s.id)),
+            resource: s.body,
+            search_mode: Some("match"),
+            ..Entry::default()
+        })
+        .collect();
+    let bytes = bundle::render("searchset", None, &links, &entries, &time::fhir_instant(crate::store::now_micros()));
+    Ok(render::json(req, StatusCode::OK, bytes))
+}

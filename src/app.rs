@@ -1,0 +1,97 @@
+//! Composition root: open the store, migrate, build the HTTP server. Used by `hms serve` and by the
+//! integration tests, so tests run exactly what production runs.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use actix_web::middleware::from_fn;
+use actix_web::{App, HttpServer, web};
+
+use crate::api::{self, AppState};
+use crate::config::Config;
+use crate::interactions::Services;
+use crate::store::{DbTarget, Store, migrate};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("{0}")]
+    Config(String),
+    #[error("database: {0}")]
+    Store(#[from] crate::store::StoreError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind { addr: SocketAddr, source: std::io::Error },
+}
+
+/// Opens the configured database and applies pending migrations.
+pub fn open_store(config: &Config) -> Result<Store, StartError> {
+    let mut target = DbTarget::parse(&config.database_url).map_err(|e| StartError::Config(e.to_string()))?;
+    if let Some(schema) = &config.database_schema {
+        if !schema.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_') {
+            return Err(StartError::Config(format!("invalid schema name {schema:?}")));
+        }
+        target.schema = Some(schema.clone());
+    }
+    let pool_size = config.db_pool_size.unwrap_or(match target.backend {
+        crate::store::Backend::Postgres => 16,
+        crate::store::Backend::Sqlite => 8,
+    });
+    tracing::info!(database = %target.describe(), pool_size, "opening database");
+    let store = Store::open(target, pool_size)?;
+    let applied = migrate::run_pending(&store)?;
+    if !applied.is_empty() {
+        tracing::info!(migrations = ?applied, "applied database migrations");
+    }
+    Ok(store)
+}
+
+/// Refuses a non-loopback listen address unless explicitly allowed: without authentication the
+/// server must not be reachable from the network by accident.
+pub fn check_exposure(config: &Config) -> Result<(), StartError> {
+    if config.http_addr.ip().is_loopback() {
+        tracing::warn!(
+            "NO AUTHENTICATION IS CONFIGURED: every client can read and write all data. \
+             Listening on loopback ({}) only.",
+            config.http_addr
+        );
+        return Ok(());
+    }
+    if config.insecure_allow_remote {
+        tracing::warn!(
+            "NO AUTHENTICATION IS CONFIGURED and the server listens on {} (--insecure-allow-remote): \
+             anyone who can reach this address can read and write all data.",
+            config.http_addr
+        );
+        return Ok(());
+    }
+    Err(StartError::Config(format!(
+        "refusing to listen on {} without authentication; use a loopback address, or pass \
+         --insecure-allow-remote (HMS_INSECURE_ALLOW_REMOTE=true) if you really mean it",
+        config.http_addr
+    )))
+}
+
+/// A bound, not yet running HTTP server and the address it listens on.
+pub struct Built {
+    pub server: actix_web::dev::Server,
+    pub addr: SocketAddr,
+}
+
+pub fn build(config: Config, store: Store) -> Result<Built, StartError> {
+    check_exposure(&config)?;
+    let config = Arc::new(config);
+    let state = AppState {
+        services: Services { store },
+        config: config.clone(),
+        started_at: crate::store::now_micros(),
+    };
+    let data = web::Data::new(state);
+    let server = HttpServer::new(move || {
+        App::new().app_data(data.clone()).wrap(from_fn(api::request_log)).configure(api::configure)
+    })
+    .workers(config.http_workers)
+    .shutdown_timeout(30)
+    .bind(config.http_addr)
+    .map_err(|source| StartError::Bind { addr: config.http_addr, source })?;
+    let addr = server.addrs().first().copied().unwrap_or(config.http_addr);
+    Ok(Built { server: server.run(), addr })
+}

@@ -1,0 +1,49 @@
+//! Transport-free FHIR interactions. Each write is one database transaction: validate → store the
+//! version and its index rows → commit; callers answer only after it returns.
+
+pub mod history;
+pub mod read;
+pub mod search;
+pub mod write;
+
+use serde_json::Value;
+
+use crate::error::Error;
+use crate::fhir::ids::ResourceType;
+use crate::store::Store;
+
+/// What the interactions need: the store (and, as they land, the search registry, audit, outbox).
+#[derive(Clone)]
+pub struct Services {
+    pub store: Store,
+}
+
+/// A version as the interactions hand it back.
+#[derive(Debug, Clone)]
+pub struct Stored {
+    pub res_type: String,
+    pub id: String,
+    pub version: i64,
+    pub last_updated: i64,
+    /// Resource JSON as stored; None for a deletion.
+    pub body: Option<Vec<u8>>,
+}
+
+impl Stored {
+    pub fn from_version(v: crate::store::resources::Version) -> Result<Stored, Error> {
+        let body = v.json()?;
+        Ok(Stored { res_type: v.res_type, id: v.res_id, version: v.version, last_updated: v.last_updated, body })
+    }
+}
+
+/// Checks the resourceType element against the type the URL names.
+pub fn check_type(resource: &Value, expected: &ResourceType) -> Result<(), Error> {
+    match resource.get("resourceType").and_then(Value::as_str) {
+        Some(t) if t == expected.as_str() => Ok(()),
+        Some(t) => Err(Error::invalid(
+            Some("resourceType"),
+            format!("resourceType {t:?} does not match the type in the URL ({expected})"),
+        )),
+        None => Err(Error::invalid(Some("resourceType"), "resourceType is missing")),
+    }
+}

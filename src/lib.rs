@@ -1,0 +1,16 @@
+//! HMS Interop: a FHIR R4 interoperability server.
+//!
+//! Edges (HTTP in `api`, the CLI in `cli`) turn requests into `interactions`, which run inside one
+//! database transaction in `store`. `fhir` holds pure FHIR glue; the R4 model and validator live in
+//! the `hms-fhir` crate. See ARCHITECTURE.md.
+
+pub mod api;
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod error;
+pub mod fhir;
+pub mod interactions;
+pub mod search;
+pub mod store;
+pub mod telemetry;

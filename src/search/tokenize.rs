@@ -1,0 +1,81 @@
+//! The one place that splits search values: OR-lists on unescaped commas, token parts on the first
+//! unescaped `|`, and removal of the `\,` `\|` `\$` `\\` escapes.
+
+/// Splits on `sep` where it is not escaped with a backslash; escapes are kept for the next step.
+pub fn split_unescaped(s: &str, sep: char) -> Vec<&str> {
+    let mut parts = Vec::new();
+    let mut start = 0;
+    let mut escaped = false;
+    for (i, c) in s.char_indices() {
+        if escaped {
+            escaped = false;
+        } else if c == '\\' {
+            escaped = true;
+        } else if c == sep {
+            parts.push(&s[start..i]);
+            start = i + c.len_utf8();
+        }
+    }
+    parts.push(&s[start..]);
+    parts
+}
+
+/// Splits a token value at the first unescaped `|`: `system|code` → (Some(system), code).
+pub fn split_token(s: &str) -> (Option<&str>, &str) {
+    let parts = split_unescaped(s, '|');
+    if parts.len() == 1 {
+        (None, s)
+    } else {
+        let first = parts[0];
+        (Some(first), &s[first.len() + 1..])
+    }
+}
+
+/// Removes search escapes: `\,` → `,`, `\|` → `|`, `\$` → `$`, `\\` → `\`.
+pub fn unescape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        if c == '\\' {
+            match chars.next() {
+                Some(n) => out.push(n),
+                None => out.push('\\'),
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn splits_and_unescapes() {
+        assert_eq!(split_unescaped(r"a,b\,c,d", ','), vec!["a", r"b\,c", "d"]);
+        assert_eq!(split_token(r"http://s|12\|3"), (Some("http://s"), r"12\|3"));
+        assert_eq!(split_token("|x"), (Some(""), "x"));
+        assert_eq!(split_token("x"), (None, "x"));
+        assert_eq!(unescape(r"12\|3\,4\\5\$"), r"12|3,4\5$");
+    }
+
+    proptest! {
+        #[test]
+        fn never_panics(s in ".{0,64}") {
+            let _ = split_unescaped(&s, ',');
+            let _ = split_token(&s);
+            let _ = unescape(&s);
+        }
+
+        #[test]
+        fn escaped_commas_survive(parts in proptest::collection::vec("[a-z,|]{0,8}", 1..5)) {
+            let escaped: Vec<String> = parts.iter().map(|p| p.replace(',', "\\,")).collect();
+            let joined = escaped.join(",");
+            let split: Vec<String> = split_unescaped(&joined, ',').into_iter().map(unescape).collect();
+            prop_assert_eq!(split, parts);
+        }
+    }
+}
