@@ -208,6 +208,13 @@ impl<'m> Walker<'m> {
                     at,
                     format!("'{}' is a single value, found an array", elem.name),
                 );
+            } else if val.is_null() {
+                // null is only meaningful as a placeholder inside primitive arrays.
+                self.report(
+                    "structure",
+                    at,
+                    "null is not allowed here; omit the element instead",
+                );
             } else {
                 self.item(cr, val, companion, at, depth);
             }

@@ -275,3 +275,33 @@ fn compact_model_is_current() {
         "fhir-profiles/r4-model.txt is stale; rerun with HMS_FHIR_REGEN_MODEL=1"
     );
 }
+
+#[test]
+fn expansion_filters_and_excludes() {
+    let cs_json = serde_json::json!({"concept": [
+        {"code": "a", "concept": [{"code": "a1", "concept": [{"code": "a11"}]}, {"code": "a2"}]},
+        {"code": "b"}
+    ]});
+    let mut cs = CodeSystem {
+        codes: Vec::new(),
+        children: BTreeMap::new(),
+    };
+    flatten(arr(&cs_json, "concept"), None, &mut cs);
+    let systems = BTreeMap::from([("http://x".to_string(), cs)]);
+    let set = |v: Value| select(&v, &systems).map(|s| s.into_iter().collect::<Vec<_>>());
+    let all = set(serde_json::json!({"system": "http://x"}));
+    assert_eq!(all.unwrap(), ["a", "a1", "a11", "a2", "b"]);
+    let is_a = set(
+        serde_json::json!({"system": "http://x", "filter": [{"property": "concept", "op": "is-a", "value": "a1"}]}),
+    );
+    assert_eq!(is_a.unwrap(), ["a1", "a11"]);
+    let desc = set(
+        serde_json::json!({"system": "http://x", "filter": [{"property": "concept", "op": "descendent-of", "value": "a"}]}),
+    );
+    assert_eq!(desc.unwrap(), ["a1", "a11", "a2"]);
+    let listed = set(serde_json::json!({"system": "http://x", "concept": [{"code": "b"}]}));
+    assert_eq!(listed.unwrap(), ["b"]);
+    assert!(set(serde_json::json!({"system": "http://unknown"})).is_none());
+    assert!(set(serde_json::json!({"system": "http://x", "filter": [{"property": "status", "op": "=", "value": "x"}]})).is_none());
+    assert!(set(serde_json::json!({"valueSet": ["http://other"]})).is_none());
+}

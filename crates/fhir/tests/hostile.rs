@@ -62,6 +62,9 @@ const CASES: &[Case] = &[
     ("empty object", r#"{"resourceType":"Patient","maritalStatus":{}}"#, &[(Some("Patient.maritalStatus"), "structure")]),
     ("empty array", r#"{"resourceType":"Patient","name":[]}"#, &[(Some("Patient.name"), "structure")]),
     ("null single", r#"{"resourceType":"Patient","birthDate":null}"#, &[(Some("Patient.birthDate"), "structure")]),
+    ("null single with companion", r#"{"resourceType":"Patient","birthDate":null,"_birthDate":{"id":"a"}}"#, &[(Some("Patient.birthDate"), "structure")]),
+    ("valid: companion without value, aligned arrays with nulls", r#"{"resourceType":"Patient","_birthDate":{"extension":[{"url":"http://x","valueString":"y"}]},"name":[{"given":["a",null,"c"],"_given":[null,{"id":"g2"},{"id":"g3"}]}],"_gender":{"id":"x"}}"#, &[]),
+    ("valid: extension value as companion only", r#"{"resourceType":"Patient","extension":[{"url":"http://x","_valueString":{"id":"a"}}]}"#, &[]),
     ("null in complex array", r#"{"resourceType":"Patient","name":[null]}"#, &[(Some("Patient.name[0]"), "structure")]),
     ("null in primitive array without companion", r#"{"resourceType":"Patient","name":[{"given":["a",null]}]}"#, &[(Some("Patient.name[0].given[1]"), "structure")]),
     // --- unknown elements and resource types
