@@ -21,3 +21,12 @@ pub use segment::{Element, Segment};
 pub use writer::{
     EnvelopeParams, SetBody, Usage, write_interchange, write_segment, write_segments,
 };
+
+pub mod claim;
+pub mod fhir;
+pub mod p837;
+pub mod scrub;
+
+pub use claim::ClaimExportInput;
+pub use p837::{ExportError, build_837p};
+pub use scrub::{Edit, Severity, scrub_claim};
