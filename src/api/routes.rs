@@ -39,6 +39,7 @@ pub async fn dispatch(req: HttpRequest, payload: Payload, state: web::Data<AppSt
         ([], &Method::POST) => Err(Error::NotImplemented("batch/transaction Bundles are not available yet".into()).into()),
         (["metadata"], &Method::GET) => Ok(render::json(&req, StatusCode::OK, capability_bytes(&req, &st))),
         (["_history"], &Method::GET) => history(&req, &st, Scope::System).await,
+        (["metadata"] | ["_history"], _) => Err(not_allowed(&m, &path)),
         ([t], _) => {
             let t = ResourceType::parse(t)?;
             match m {

@@ -1,0 +1,232 @@
+//! Test harness: each test starts its own `hms` server (the production composition root) on a
+//! random port, on a fresh SQLite file or a fresh PostgreSQL schema, and talks to it over HTTP.
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::sync::mpsc;
+use std::time::Duration;
+
+use awc::http::Method;
+use serde_json::Value;
+
+use hms::config::{Config, ServerArgs};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// SQLite always; PostgreSQL when HMS_TEST_DATABASE_URL is set (CI sets it). Says what it skips.
+pub fn backends() -> Vec<Backend> {
+    let mut v = vec![Backend::Sqlite];
+    if pg_url().is_some() {
+        v.push(Backend::Postgres);
+    } else {
+        eprintln!("note: HMS_TEST_DATABASE_URL is not set; PostgreSQL variant skipped (SQLite only)");
+    }
+    v
+}
+
+pub fn pg_url() -> Option<String> {
+    std::env::var("HMS_TEST_DATABASE_URL").ok().filter(|s| !s.is_empty())
+}
+
+pub struct TestServer {
+    pub backend: Backend,
+    pub addr: SocketAddr,
+    pub base: String,
+    handle: actix_web::dev::ServerHandle,
+    thread: Option<std::thread::JoinHandle<()>>,
+    schema: Option<String>,
+    dir: std::path::PathBuf,
+}
+
+impl TestServer {
+    pub fn start(backend: Backend) -> TestServer {
+        Self::start_with(backend, |_| {})
+    }
+
+    pub fn start_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -> TestServer {
+        let dir = std::env::temp_dir().join(format!("hms-test-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let mut config = Config::load(&ServerArgs {
+            http_addr: Some("127.0.0.1:0".parse().expect("addr")),
+            data_dir: Some(dir.clone()),
+            http_workers: Some(2),
+            ..Default::default()
+        })
+        .expect("config");
+        let mut schema = None;
+        if backend == Backend::Postgres {
+            config.database_url = pg_url().expect("HMS_TEST_DATABASE_URL");
+            let s = format!("t_{}", uuid::Uuid::new_v4().simple());
+            config.database_schema = Some(s.clone());
+            schema = Some(s);
+        }
+        tweak(&mut config);
+        hms::telemetry::init(hms::config::LogFormat::Text);
+        let (tx, rx) = mpsc::channel();
+        let thread = std::thread::spawn(move || {
+            actix_web::rt::System::new().block_on(async move {
+                let store = hms::app::open_store(&config).expect("open store");
+                let built = hms::app::build(config, store).expect("build server");
+                tx.send((built.addr, built.server.handle())).expect("send addr");
+                let _ = built.server.await;
+            });
+        });
+        let (addr, handle) = rx.recv_timeout(Duration::from_secs(60)).expect("server did not start");
+        TestServer { backend, addr, base: format!("http://{addr}/fhir"), handle, thread: Some(thread), schema, dir }
+    }
+
+    pub fn client(&self) -> Client {
+        Client { base: self.base.clone(), inner: client() }
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        let handle = self.handle.clone();
+        let _ = std::thread::spawn(move || actix_web::rt::System::new().block_on(handle.stop(true))).join();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+        if let (Some(schema), Some(url)) = (&self.schema, pg_url()) {
+            use diesel::Connection;
+            use diesel::connection::SimpleConnection;
+            if let Ok(mut c) = diesel::pg::PgConnection::establish(&url) {
+                let _ = c.batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"));
+            }
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn client() -> awc::Client {
+    awc::Client::builder().timeout(Duration::from_secs(120)).disable_redirects().finish()
+}
+
+#[derive(Clone)]
+pub struct Client {
+    pub base: String,
+    inner: awc::Client,
+}
+
+#[derive(Debug)]
+pub struct Resp {
+    pub status: u16,
+    pub headers: awc::http::header::HeaderMap,
+    pub body: Vec<u8>,
+}
+
+impl Resp {
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("response is not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
+    }
+
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string)
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    /// Asserts an OperationOutcome and returns the diagnostics + expressions of its issues.
+    pub fn outcome(&self) -> Vec<(String, String, Vec<String>)> {
+        let v = self.json();
+        assert_eq!(v["resourceType"], "OperationOutcome", "expected OperationOutcome: {v}");
+        v["issue"]
+            .as_array()
+            .expect("issue array")
+            .iter()
+            .map(|i| {
+                (
+                    i["code"].as_str().unwrap_or("").to_string(),
+                    i["diagnostics"].as_str().unwrap_or("").to_string(),
+                    i["expression"].as_array().map(|a| a.iter().filter_map(|e| e.as_str().map(str::to_string)).collect()).unwrap_or_default(),
+                )
+            })
+            .collect()
+    }
+}
+
+impl Client {
+    pub fn url(&self, path: &str) -> String {
+        if path.starts_with("http") { path.to_string() } else { format!("{}/{}", self.base, path.trim_start_matches('/')) }
+    }
+
+    pub async fn send(&self, method: Method, path: &str, headers: &[(&str, &str)], body: Option<Vec<u8>>) -> Resp {
+        let mut req = self.inner.request(method, self.url(path));
+        for (k, v) in headers {
+            req = req.insert_header((*k, *v));
+        }
+        let mut res = match body {
+            Some(b) => req.send_body(b).await,
+            None => req.send().await,
+        }
+        .unwrap_or_else(|e| panic!("request to {path} failed: {e}"));
+        let body = res.body().limit(256 * 1024 * 1024).await.expect("read body").to_vec();
+        Resp { status: res.status().as_u16(), headers: res.headers().clone(), body }
+    }
+
+    pub async fn get(&self, path: &str) -> Resp {
+        self.send(Method::GET, path, &[], None).await
+    }
+
+    pub async fn get_h(&self, path: &str, headers: &[(&str, &str)]) -> Resp {
+        self.send(Method::GET, path, headers, None).await
+    }
+
+    pub async fn post(&self, path: &str, body: &Value) -> Resp {
+        self.post_h(path, body, &[]).await
+    }
+
+    pub async fn post_h(&self, path: &str, body: &Value, headers: &[(&str, &str)]) -> Resp {
+        let mut h = vec![("content-type", "application/fhir+json")];
+        h.extend_from_slice(headers);
+        self.send(Method::POST, path, &h, Some(serde_json::to_vec(body).expect("json"))).await
+    }
+
+    pub async fn put(&self, path: &str, body: &Value) -> Resp {
+        self.put_h(path, body, &[]).await
+    }
+
+    pub async fn put_h(&self, path: &str, body: &Value, headers: &[(&str, &str)]) -> Resp {
+        let mut h = vec![("content-type", "application/fhir+json")];
+        h.extend_from_slice(headers);
+        self.send(Method::PUT, path, &h, Some(serde_json::to_vec(body).expect("json"))).await
+    }
+
+    pub async fn put_raw(&self, path: &str, body: Vec<u8>, headers: &[(&str, &str)]) -> Resp {
+        self.send(Method::PUT, path, headers, Some(body)).await
+    }
+
+    pub async fn post_raw(&self, path: &str, body: Vec<u8>, headers: &[(&str, &str)]) -> Resp {
+        self.send(Method::POST, path, headers, Some(body)).await
+    }
+
+    pub async fn delete(&self, path: &str) -> Resp {
+        self.send(Method::DELETE, path, &[], None).await
+    }
+}
+
+/// Reads a fixture file under tests/fixtures.
+pub fn fixture(rel: &str) -> Vec<u8> {
+    let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(rel);
+    std::fs::read(&p).unwrap_or_else(|e| panic!("fixture {}: {e}", p.display()))
+}
+
+/// A resource without the server-owned meta fields, for "read back equals what was sent".
+pub fn strip_server_meta(v: &Value) -> Value {
+    let mut v = v.clone();
+    if let Some(meta) = v.get_mut("meta").and_then(Value::as_object_mut) {
+        meta.remove("versionId");
+        meta.remove("lastUpdated");
+        if meta.is_empty() {
+            v.as_object_mut().expect("object").remove("meta");
+        }
+    }
+    v
+}
