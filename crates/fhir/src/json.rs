@@ -5,7 +5,7 @@
 //! written as escapes. A custom visitor builds the `Value` and rejects those
 //! while serde_json still knows the position.
 
-use crate::outcome::Issue;
+use crate::outcome::{Issue, Severity};
 use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Number, Value};
 use std::fmt;
@@ -45,7 +45,10 @@ pub fn parse_resource(bytes: &[u8]) -> Result<Value, Issue> {
 }
 
 fn structure(diagnostics: String) -> Issue {
-    Issue::error("structure", None, diagnostics)
+    Issue {
+        severity: Severity::Fatal,
+        ..Issue::error("structure", None, diagnostics)
+    }
 }
 
 /// 1-based line and column (in bytes) of byte offset `at`.

@@ -227,3 +227,24 @@ fn issue_json_shape() {
         })
     );
 }
+
+#[test]
+fn parse_failures_are_fatal_and_numbers_keep_their_text() {
+    assert_eq!(
+        json::parse_resource(b"{").unwrap_err().severity,
+        hms_fhir::Severity::Fatal
+    );
+    let v = json::parse_resource(
+        br#"{"a":1.2E+2,"b":1e5,"c":-0.0,"d":123456789012345678901234567890}"#,
+    )
+    .unwrap();
+    let texts: Vec<String> = ["a", "b", "c", "d"]
+        .iter()
+        .map(|k| v[k].to_string())
+        .collect();
+    // serde_json (arbitrary_precision) keeps digits but normalizes the exponent marker.
+    assert_eq!(
+        texts,
+        ["1.2e+2", "1e+5", "-0.0", "123456789012345678901234567890"]
+    );
+}
