@@ -83,3 +83,87 @@ fn synthea_bundles_are_valid() {
     failures.truncate(50);
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+/// Adds `zzBogus` to every object; returns how many objects were touched.
+fn poison(v: &mut serde_json::Value) -> usize {
+    match v {
+        serde_json::Value::Object(m) => {
+            let inner: usize = m.values_mut().map(poison).sum();
+            m.insert("zzBogus".into(), true.into());
+            inner + 1
+        }
+        serde_json::Value::Array(a) => a.iter_mut().map(poison).sum(),
+        _ => 0,
+    }
+}
+
+/// No part of a real resource is skipped: an unknown key planted in every
+/// object of every example is reported once per object, at the right place.
+#[test]
+fn every_object_of_the_examples_is_walked() {
+    for f in fixtures("fhir-examples") {
+        let mut v = json::parse_resource(&std::fs::read(&f).unwrap()).unwrap();
+        let planted = poison(&mut v);
+        let issues = validate::validate_resource(Model::r4(), &v);
+        let name = f.file_name().unwrap().to_string_lossy().to_string();
+        let bogus = issues
+            .iter()
+            .filter(|i| i.diagnostics == "unknown element 'zzBogus'")
+            .count();
+        assert_eq!(bogus, planted, "{name}: {issues:#?}");
+        assert_eq!(
+            issues.len(),
+            planted,
+            "{name}: only the planted keys are reported"
+        );
+        assert!(issues.iter().all(|i| {
+            i.expression
+                .as_deref()
+                .is_some_and(|e| e.ends_with(".zzBogus"))
+        }));
+    }
+}
+
+/// Empties every string except `resourceType`; returns how many were emptied.
+fn blank_strings(v: &mut serde_json::Value) -> usize {
+    match v {
+        serde_json::Value::Object(m) => m
+            .iter_mut()
+            .map(|(k, v)| match v {
+                serde_json::Value::String(s) if k != "resourceType" => {
+                    s.clear();
+                    1
+                }
+                _ => blank_strings(v),
+            })
+            .sum(),
+        serde_json::Value::Array(a) => a
+            .iter_mut()
+            .map(|v| match v {
+                serde_json::Value::String(s) => {
+                    s.clear();
+                    1
+                }
+                _ => blank_strings(v),
+            })
+            .sum(),
+        _ => 0,
+    }
+}
+
+/// Every string primitive of the examples is checked: emptying each one gives
+/// exactly one "value" issue per string.
+#[test]
+fn every_string_primitive_of_the_examples_is_checked() {
+    for f in fixtures("fhir-examples") {
+        let mut v = json::parse_resource(&std::fs::read(&f).unwrap()).unwrap();
+        let blanked = blank_strings(&mut v);
+        let issues = validate::validate_resource(Model::r4(), &v);
+        let name = f.file_name().unwrap().to_string_lossy().to_string();
+        assert_eq!(issues.len(), blanked, "{name}");
+        assert!(
+            issues.iter().all(|i| i.code == "value"),
+            "{name}: {issues:#?}"
+        );
+    }
+}
