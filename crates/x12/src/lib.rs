@@ -30,3 +30,12 @@ pub mod scrub;
 pub use claim::ClaimExportInput;
 pub use p837::{ExportError, build_837p};
 pub use scrub::{Edit, Severity, scrub_claim};
+
+pub mod ids;
+pub mod r835;
+pub mod remit_fhir;
+
+pub use r835::{
+    Adjustment, ClaimPayment, ProviderAdjustment, Remittance, ServicePayment, parse_835,
+};
+pub use remit_fhir::{RemitContext, remittance_to_fhir};

@@ -14,7 +14,10 @@ fn segments(text: &str) -> Vec<String> {
     let mut out = Vec::new();
     for set in ic[0].sets() {
         for s in set.body.iter() {
-            out.push(hms_x12::write_segments(&[s.clone()], &Default::default(), false).unwrap());
+            out.push(
+                hms_x12::write_segments(std::slice::from_ref(s), &Default::default(), false)
+                    .unwrap(),
+            );
         }
     }
     out
