@@ -169,10 +169,11 @@ impl<'a> Item<'a> {
                 let text = num.to_string();
                 let integral = !text.contains(['.', 'e', 'E']);
                 let wants_decimal = matches!(ty, Some("decimal"));
-                if integral && !wants_decimal {
-                    if let Ok(i) = text.parse::<i64>() {
-                        return Some(Item::Integer(i));
-                    }
+                if integral
+                    && !wants_decimal
+                    && let Ok(i) = text.parse::<i64>()
+                {
+                    return Some(Item::Integer(i));
                 }
                 parse_decimal(&text).map(Item::Decimal)
             }

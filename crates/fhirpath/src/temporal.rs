@@ -65,18 +65,17 @@ impl Temporal {
             None => (s, None),
         };
         t.parse_date_part(date)?;
-        if let Some(rest) = rest {
-            if !rest.is_empty() {
-                if t.day.is_none() {
-                    return None;
-                }
-                let (time, tz) = split_tz(rest);
-                t.parse_time_part(time)?;
-                t.tz_minutes = match tz {
-                    Some(z) => Some(parse_tz(z)?),
-                    None => None,
-                };
-            }
+        if let Some(rest) = rest
+            && !rest.is_empty()
+        {
+            // A time needs a full date.
+            t.day?;
+            let (time, tz) = split_tz(rest);
+            t.parse_time_part(time)?;
+            t.tz_minutes = match tz {
+                Some(z) => Some(parse_tz(z)?),
+                None => None,
+            };
         }
         Some(t)
     }

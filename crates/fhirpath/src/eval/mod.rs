@@ -92,7 +92,7 @@ pub(crate) fn eval<'a>(
         }
         Expr::Index { target, index } => {
             let base = eval(target, focus, env)?;
-            let idx = eval(index, &[env.this.clone()], env)?;
+            let idx = eval(index, std::slice::from_ref(&env.this), env)?;
             match singleton(&idx, "indexer")? {
                 None => Ok(Vec::new()),
                 Some(i) => match i.to_primitive() {
