@@ -39,3 +39,7 @@ pub use r835::{
     Adjustment, ClaimPayment, ProviderAdjustment, Remittance, ServicePayment, parse_835,
 };
 pub use remit_fhir::{RemitContext, remittance_to_fhir};
+
+pub mod eligibility;
+
+pub use eligibility::{build_270, parse_271};
