@@ -172,3 +172,27 @@ fn isa_problems() {
         "unexpected end of input: transaction set 0021 has no SE trailer"
     );
 }
+
+#[test]
+fn the_letters_isa_never_start_an_interchange() {
+    let good = load("837p_5010_lfhx12_example1.837");
+    // Text before the ISA, or "ISA" inside data, is not an interchange start.
+    assert_eq!(
+        read(&format!("VISA {good}")).expect_err("x"),
+        X12Error::NoInterchange
+    );
+    assert_eq!(
+        read(&format!("ISAX{good}")).expect_err("x"),
+        X12Error::NoInterchange
+    );
+    let with_data = good.replace("NM1*QC*1*SMITH*TED~", "NM1*QC*1*SMITH*ISA~");
+    let ic = &read(&with_data).expect("ISA as data is fine")[0];
+    assert!(
+        ic.sets()
+            .flat_map(|s| s.body.iter())
+            .any(|s| s.el(4) == "ISA")
+    );
+    // An "ISA" segment inside a transaction set is a structure error.
+    let nested = good.replace("PAT*19~", "ISA*19~");
+    assert!(read(&nested).is_err());
+}
