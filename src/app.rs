@@ -19,15 +19,24 @@ pub enum StartError {
     #[error("database: {0}")]
     Store(#[from] crate::store::StoreError),
     #[error("cannot listen on {addr}: {source}")]
-    Bind { addr: SocketAddr, source: std::io::Error },
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
 }
 
 /// Opens the configured database and applies pending migrations.
 pub fn open_store(config: &Config) -> Result<Store, StartError> {
-    let mut target = DbTarget::parse(&config.database_url).map_err(|e| StartError::Config(e.to_string()))?;
+    let mut target =
+        DbTarget::parse(&config.database_url).map_err(|e| StartError::Config(e.to_string()))?;
     if let Some(schema) = &config.database_schema {
-        if !schema.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_') {
-            return Err(StartError::Config(format!("invalid schema name {schema:?}")));
+        if !schema
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+        {
+            return Err(StartError::Config(format!(
+                "invalid schema name {schema:?}"
+            )));
         }
         target.schema = Some(schema.clone());
     }
@@ -86,12 +95,21 @@ pub fn build(config: Config, store: Store) -> Result<Built, StartError> {
     };
     let data = web::Data::new(state);
     let server = HttpServer::new(move || {
-        App::new().app_data(data.clone()).wrap(from_fn(api::request_log)).configure(api::configure)
+        App::new()
+            .app_data(data.clone())
+            .wrap(from_fn(api::request_log))
+            .configure(api::configure)
     })
     .workers(config.http_workers)
     .shutdown_timeout(30)
     .bind(config.http_addr)
-    .map_err(|source| StartError::Bind { addr: config.http_addr, source })?;
+    .map_err(|source| StartError::Bind {
+        addr: config.http_addr,
+        source,
+    })?;
     let addr = server.addrs().first().copied().unwrap_or(config.http_addr);
-    Ok(Built { server: server.run(), addr })
+    Ok(Built {
+        server: server.run(),
+        addr,
+    })
 }

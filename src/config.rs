@@ -93,7 +93,10 @@ pub enum LogFormat {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read config file {path}: {source}")]
-    Read { path: String, source: std::io::Error },
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("config file {path} is invalid: {message}")]
     Parse { path: String, message: String },
     #[error("{0}")]
@@ -107,7 +110,11 @@ impl Config {
             None if Path::new("hms.toml").exists() => read_file(Path::new("hms.toml"))?,
             None => FileConfig::default(),
         };
-        let data_dir = args.data_dir.clone().or(file.data_dir).unwrap_or_else(|| PathBuf::from("hms-data"));
+        let data_dir = args
+            .data_dir
+            .clone()
+            .or(file.data_dir)
+            .unwrap_or_else(|| PathBuf::from("hms-data"));
         let database_url = args
             .database_url
             .clone()
@@ -116,30 +123,48 @@ impl Config {
         let log_format = match args.log_format.clone().or(file.log_format).as_deref() {
             None | Some("text") => LogFormat::Text,
             Some("json") => LogFormat::Json,
-            Some(other) => return Err(ConfigError::Invalid(format!("log format must be text or json, got {other:?}"))),
+            Some(other) => {
+                return Err(ConfigError::Invalid(format!(
+                    "log format must be text or json, got {other:?}"
+                )));
+            }
         };
         let workers = args.http_workers.or(file.http_workers).unwrap_or_else(|| {
-            std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2)
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(2)
         });
         Ok(Config {
-            http_addr: args.http_addr.or(file.http_addr).unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080))),
+            http_addr: args
+                .http_addr
+                .or(file.http_addr)
+                .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080))),
             data_dir,
             database_url,
             database_schema: None,
             base_url: args.base_url.clone().or(file.base_url),
-            max_body_bytes: args.max_body_bytes.or(file.max_body_bytes).unwrap_or(16 * 1024 * 1024),
+            max_body_bytes: args
+                .max_body_bytes
+                .or(file.max_body_bytes)
+                .unwrap_or(16 * 1024 * 1024),
             db_pool_size: args.db_pool_size.or(file.db_pool_size),
             http_workers: workers.max(1),
             log_format,
-            insecure_allow_remote: args.insecure_allow_remote || file.insecure_allow_remote.unwrap_or(false),
+            insecure_allow_remote: args.insecure_allow_remote
+                || file.insecure_allow_remote.unwrap_or(false),
         })
     }
 }
 
 fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|source| ConfigError::Read { path: path.display().to_string(), source })?;
-    toml::from_str(&text).map_err(|e| ConfigError::Parse { path: path.display().to_string(), message: e.to_string() })
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.display().to_string(),
+        source,
+    })?;
+    toml::from_str(&text).map_err(|e| ConfigError::Parse {
+        path: path.display().to_string(),
+        message: e.to_string(),
+    })
 }
 
 #[cfg(test)]
@@ -148,7 +173,10 @@ mod tests {
 
     #[test]
     fn defaults() {
-        let c = Config::load(&ServerArgs { config: Some(PathBuf::from("/nonexistent/hms.toml")), ..Default::default() });
+        let c = Config::load(&ServerArgs {
+            config: Some(PathBuf::from("/nonexistent/hms.toml")),
+            ..Default::default()
+        });
         assert!(matches!(c, Err(ConfigError::Read { .. })));
         let c = Config::load(&ServerArgs::default()).unwrap();
         assert_eq!(c.http_addr.to_string(), "127.0.0.1:8080");
@@ -160,8 +188,16 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("hms-config-{}", uuid::Uuid::new_v4()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("hms.toml");
-        std::fs::write(&path, "http_addr = \"127.0.0.1:9999\"\ndata_dir = \"/tmp/x\"\nmax_body_bytes = 10\n").unwrap();
-        let c = Config::load(&ServerArgs { config: Some(path.clone()), ..Default::default() }).unwrap();
+        std::fs::write(
+            &path,
+            "http_addr = \"127.0.0.1:9999\"\ndata_dir = \"/tmp/x\"\nmax_body_bytes = 10\n",
+        )
+        .unwrap();
+        let c = Config::load(&ServerArgs {
+            config: Some(path.clone()),
+            ..Default::default()
+        })
+        .unwrap();
         assert_eq!(c.http_addr.to_string(), "127.0.0.1:9999");
         assert_eq!(c.database_url, "sqlite:///tmp/x/hms.db");
         assert_eq!(c.max_body_bytes, 10);
@@ -173,6 +209,12 @@ mod tests {
         .unwrap();
         assert_eq!(c.http_addr.to_string(), "127.0.0.1:7000");
         std::fs::write(&path, "bogus = 1\n").unwrap();
-        assert!(matches!(Config::load(&ServerArgs { config: Some(path), ..Default::default() }), Err(ConfigError::Parse { .. })));
+        assert!(matches!(
+            Config::load(&ServerArgs {
+                config: Some(path),
+                ..Default::default()
+            }),
+            Err(ConfigError::Parse { .. })
+        ));
     }
 }

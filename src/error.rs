@@ -51,18 +51,37 @@ pub enum Error {
 }
 
 fn summary(issues: &[Issue]) -> String {
-    issues.iter().map(|i| i.diagnostics.as_str()).collect::<Vec<_>>().join("; ")
+    issues
+        .iter()
+        .map(|i| i.diagnostics.as_str())
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 impl Error {
     /// A single-issue 400 naming the element (or parameter) at fault.
     pub fn invalid(expression: Option<&str>, diagnostics: impl Into<String>) -> Error {
-        Error::Invalid(vec![issue(Severity::Error, "invalid", expression, diagnostics)])
+        Error::Invalid(vec![issue(
+            Severity::Error,
+            "invalid",
+            expression,
+            diagnostics,
+        )])
     }
 }
 
-pub fn issue(severity: Severity, code: &'static str, expression: Option<&str>, diagnostics: impl Into<String>) -> Issue {
-    Issue { severity, code, expression: expression.map(str::to_string), diagnostics: diagnostics.into() }
+pub fn issue(
+    severity: Severity,
+    code: &'static str,
+    expression: Option<&str>,
+    diagnostics: impl Into<String>,
+) -> Issue {
+    Issue {
+        severity,
+        code,
+        expression: expression.map(str::to_string),
+        diagnostics: diagnostics.into(),
+    }
 }
 
 impl AsStoreError for Error {

@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed test
 //! REST interactions over HTTP, on SQLite and (with HMS_TEST_DATABASE_URL) PostgreSQL.
 
 mod common;
@@ -21,8 +22,14 @@ async fn create_read_update_delete_history() {
         let id = created["id"].as_str().unwrap().to_string();
         assert_eq!(created["meta"]["versionId"], "1");
         assert_eq!(r.header("etag").as_deref(), Some("W/\"1\""));
-        assert_eq!(r.header("location"), Some(format!("{}/Patient/{id}/_history/1", srv.base)));
-        assert_eq!(r.header("content-type").as_deref(), Some("application/fhir+json; charset=utf-8"));
+        assert_eq!(
+            r.header("location"),
+            Some(format!("{}/Patient/{id}/_history/1", srv.base))
+        );
+        assert_eq!(
+            r.header("content-type").as_deref(),
+            Some("application/fhir+json; charset=utf-8")
+        );
         assert!(r.header("last-modified").unwrap().ends_with(" GMT"));
         // read
         let r = c.get(&format!("Patient/{id}")).await;
@@ -36,8 +43,14 @@ async fn create_read_update_delete_history() {
         assert_eq!(r.json()["meta"]["versionId"], "2");
         assert_eq!(r.header("etag").as_deref(), Some("W/\"2\""));
         // vread both versions
-        assert_eq!(c.get(&format!("Patient/{id}/_history/1")).await.json()["name"][0]["family"], "Alpha");
-        assert_eq!(c.get(&format!("Patient/{id}/_history/2")).await.json()["name"][0]["family"], "Beta");
+        assert_eq!(
+            c.get(&format!("Patient/{id}/_history/1")).await.json()["name"][0]["family"],
+            "Alpha"
+        );
+        assert_eq!(
+            c.get(&format!("Patient/{id}/_history/2")).await.json()["name"][0]["family"],
+            "Beta"
+        );
         assert_eq!(c.get(&format!("Patient/{id}/_history/3")).await.status, 404);
         // delete (idempotent)
         let r = c.delete(&format!("Patient/{id}")).await;
@@ -52,7 +65,12 @@ async fn create_read_update_delete_history() {
         let h = c.get(&format!("Patient/{id}/_history")).await.json();
         assert_eq!(h["type"], "history");
         assert_eq!(h["total"], 3);
-        let methods: Vec<&str> = h["entry"].as_array().unwrap().iter().map(|e| e["request"]["method"].as_str().unwrap()).collect();
+        let methods: Vec<&str> = h["entry"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["request"]["method"].as_str().unwrap())
+            .collect();
         assert_eq!(methods, vec!["DELETE", "PUT", "POST"]);
         assert!(h["entry"][0].get("resource").is_none());
         assert_eq!(h["entry"][1]["resource"]["meta"]["versionId"], "2");
@@ -74,30 +92,48 @@ async fn update_as_create_and_id_rules() {
         body["id"] = json!("client-id-1");
         let r = c.put("Patient/client-id-1", &body).await;
         assert_eq!(r.status, 201, "{}", r.text());
-        assert_eq!(r.header("location"), Some(format!("{}/Patient/client-id-1/_history/1", srv.base)));
+        assert_eq!(
+            r.header("location"),
+            Some(format!("{}/Patient/client-id-1/_history/1", srv.base))
+        );
         // URL id differs from body id
         let r = c.put("Patient/other", &body).await;
         assert_eq!(r.status, 400);
         assert_eq!(r.outcome()[0].2, vec!["Patient.id".to_string()]);
         // no id in the body
-        assert_eq!(c.put("Patient/client-id-1", &patient("x")).await.status, 400);
+        assert_eq!(
+            c.put("Patient/client-id-1", &patient("x")).await.status,
+            400
+        );
         // invalid id
         let r = c.get("Patient/bad_id!").await;
         assert_eq!(r.status, 400);
         let mut b2 = patient("x");
         b2["id"] = json!("a".repeat(65));
-        assert_eq!(c.put(&format!("Patient/{}", "a".repeat(65)), &b2).await.status, 400);
+        assert_eq!(
+            c.put(&format!("Patient/{}", "a".repeat(65)), &b2)
+                .await
+                .status,
+            400
+        );
         // POST ignores a body id
         let mut b3 = patient("Delta");
         b3["id"] = json!("client-id-1");
         let r = c.post("Patient", &b3).await;
         assert_eq!(r.status, 201);
         assert_ne!(r.json()["id"], "client-id-1");
-        assert_eq!(c.get("Patient/client-id-1").await.json()["name"][0]["family"], "Gamma");
+        assert_eq!(
+            c.get("Patient/client-id-1").await.json()["name"][0]["family"],
+            "Gamma"
+        );
         // resourceType must match the URL
         let r = c.post("Observation", &patient("x")).await;
         assert_eq!(r.status, 400);
-        assert!(r.outcome()[0].1.contains("does not match"), "{:?}", r.outcome());
+        assert!(
+            r.outcome()[0].1.contains("does not match"),
+            "{:?}",
+            r.outcome()
+        );
     }
 }
 
@@ -107,24 +143,50 @@ async fn conditional_interactions() {
         let srv = TestServer::start(b);
         let c = srv.client();
         // conditional create: 0 matches → 201, 1 → 200 with the existing resource
-        let r = c.post_h("Patient", &patient("Cond"), &[("If-None-Exist", "identifier=urn:mrn|Cond")]).await;
+        let r = c
+            .post_h(
+                "Patient",
+                &patient("Cond"),
+                &[("If-None-Exist", "identifier=urn:mrn|Cond")],
+            )
+            .await;
         assert_eq!(r.status, 201);
         let id = r.json()["id"].as_str().unwrap().to_string();
-        let r = c.post_h("Patient", &patient("Cond"), &[("If-None-Exist", "identifier=urn:mrn|Cond")]).await;
+        let r = c
+            .post_h(
+                "Patient",
+                &patient("Cond"),
+                &[("If-None-Exist", "identifier=urn:mrn|Cond")],
+            )
+            .await;
         assert_eq!(r.status, 200);
         assert_eq!(r.json()["id"], id.as_str());
         assert_eq!(r.json()["meta"]["versionId"], "1");
         // a second resource with the same identifier makes the criteria ambiguous → 412
         assert_eq!(c.post("Patient", &patient("Cond")).await.status, 201);
-        let r = c.post_h("Patient", &patient("Cond"), &[("If-None-Exist", "identifier=urn:mrn|Cond")]).await;
+        let r = c
+            .post_h(
+                "Patient",
+                &patient("Cond"),
+                &[("If-None-Exist", "identifier=urn:mrn|Cond")],
+            )
+            .await;
         assert_eq!(r.status, 412);
         // unsupported criteria are refused, not ignored
-        let r = c.post_h("Patient", &patient("Cond"), &[("If-None-Exist", "name=Cond")]).await;
+        let r = c
+            .post_h(
+                "Patient",
+                &patient("Cond"),
+                &[("If-None-Exist", "name=Cond")],
+            )
+            .await;
         assert_eq!(r.status, 400);
         assert_eq!(r.outcome()[0].2, vec!["name".to_string()]);
 
         // conditional update: no match → create, one match → update that one
-        let r = c.put("Patient?identifier=urn:mrn|Upd", &patient("Upd")).await;
+        let r = c
+            .put("Patient?identifier=urn:mrn|Upd", &patient("Upd"))
+            .await;
         assert_eq!(r.status, 201, "{}", r.text());
         let uid = r.json()["id"].as_str().unwrap().to_string();
         let mut changed = patient("Upd");
@@ -133,13 +195,24 @@ async fn conditional_interactions() {
         assert_eq!(r.status, 200);
         assert_eq!(r.json()["id"], uid.as_str());
         assert_eq!(r.json()["meta"]["versionId"], "2");
-        assert_eq!(c.put("Patient?identifier=urn:mrn|Cond", &patient("Cond")).await.status, 412);
+        assert_eq!(
+            c.put("Patient?identifier=urn:mrn|Cond", &patient("Cond"))
+                .await
+                .status,
+            412
+        );
 
         // conditional delete
-        assert_eq!(c.delete("Patient?identifier=urn:mrn|Cond").await.status, 412);
+        assert_eq!(
+            c.delete("Patient?identifier=urn:mrn|Cond").await.status,
+            412
+        );
         assert_eq!(c.delete("Patient?identifier=urn:mrn|Upd").await.status, 204);
         assert_eq!(c.get(&format!("Patient/{uid}")).await.status, 410);
-        assert_eq!(c.delete("Patient?identifier=urn:mrn|Nobody").await.status, 204);
+        assert_eq!(
+            c.delete("Patient?identifier=urn:mrn|Nobody").await.status,
+            204
+        );
         assert_eq!(c.delete("Patient").await.status, 400);
         // _id criteria
         assert_eq!(c.delete(&format!("Patient?_id={id}")).await.status, 204);
@@ -156,24 +229,77 @@ async fn version_preconditions_and_conditional_read() {
         body["id"] = json!("p1");
         assert_eq!(c.put("Patient/p1", &body).await.status, 201);
         // If-Match
-        assert_eq!(c.put_h("Patient/p1", &body, &[("If-Match", "W/\"2\"")]).await.status, 412);
-        let r = c.put_h("Patient/p1", &body, &[("If-Match", "W/\"1\"")]).await;
+        assert_eq!(
+            c.put_h("Patient/p1", &body, &[("If-Match", "W/\"2\"")])
+                .await
+                .status,
+            412
+        );
+        let r = c
+            .put_h("Patient/p1", &body, &[("If-Match", "W/\"1\"")])
+            .await;
         assert_eq!(r.status, 200);
-        assert_eq!(c.put_h("Patient/p1", &body, &[("If-Match", "garbage")]).await.status, 400);
-        assert_eq!(c.put_h("Patient/nope", &{ let mut b = body.clone(); b["id"] = json!("nope"); b }, &[("If-Match", "W/\"1\"")]).await.status, 412);
+        assert_eq!(
+            c.put_h("Patient/p1", &body, &[("If-Match", "garbage")])
+                .await
+                .status,
+            400
+        );
+        assert_eq!(
+            c.put_h(
+                "Patient/nope",
+                &{
+                    let mut b = body.clone();
+                    b["id"] = json!("nope");
+                    b
+                },
+                &[("If-Match", "W/\"1\"")]
+            )
+            .await
+            .status,
+            412
+        );
         // If-None-Match: * creates only when absent
-        assert_eq!(c.put_h("Patient/p1", &body, &[("If-None-Match", "*")]).await.status, 412);
+        assert_eq!(
+            c.put_h("Patient/p1", &body, &[("If-None-Match", "*")])
+                .await
+                .status,
+            412
+        );
         let mut fresh = body.clone();
         fresh["id"] = json!("p2");
-        assert_eq!(c.put_h("Patient/p2", &fresh, &[("If-None-Match", "*")]).await.status, 201);
+        assert_eq!(
+            c.put_h("Patient/p2", &fresh, &[("If-None-Match", "*")])
+                .await
+                .status,
+            201
+        );
         // conditional read
         let r = c.get_h("Patient/p1", &[("If-None-Match", "W/\"2\"")]).await;
         assert_eq!(r.status, 304);
         assert!(r.body.is_empty());
-        assert_eq!(c.get_h("Patient/p1", &[("If-None-Match", "W/\"1\"")]).await.status, 200);
+        assert_eq!(
+            c.get_h("Patient/p1", &[("If-None-Match", "W/\"1\"")])
+                .await
+                .status,
+            200
+        );
         let lm = c.get("Patient/p1").await.header("last-modified").unwrap();
-        assert_eq!(c.get_h("Patient/p1", &[("If-Modified-Since", &lm)]).await.status, 304);
-        assert_eq!(c.get_h("Patient/p1", &[("If-Modified-Since", "Mon, 01 Jan 2001 00:00:00 GMT")]).await.status, 200);
+        assert_eq!(
+            c.get_h("Patient/p1", &[("If-Modified-Since", &lm)])
+                .await
+                .status,
+            304
+        );
+        assert_eq!(
+            c.get_h(
+                "Patient/p1",
+                &[("If-Modified-Since", "Mon, 01 Jan 2001 00:00:00 GMT")]
+            )
+            .await
+            .status,
+            200
+        );
     }
 }
 
@@ -182,34 +308,93 @@ async fn prefer_format_and_negotiation() {
     for b in backends() {
         let srv = TestServer::start(b);
         let c = srv.client();
-        let r = c.post_h("Patient", &patient("Min"), &[("Prefer", "return=minimal")]).await;
+        let r = c
+            .post_h("Patient", &patient("Min"), &[("Prefer", "return=minimal")])
+            .await;
         assert_eq!(r.status, 201);
         assert!(r.body.is_empty());
         assert!(r.header("location").is_some());
-        let r = c.post_h("Patient", &patient("OO"), &[("Prefer", "return=OperationOutcome")]).await;
+        let r = c
+            .post_h(
+                "Patient",
+                &patient("OO"),
+                &[("Prefer", "return=OperationOutcome")],
+            )
+            .await;
         assert_eq!(r.status, 201);
         assert_eq!(r.json()["resourceType"], "OperationOutcome");
-        let id = r.header("location").unwrap().split('/').nth_back(2).unwrap().to_string();
+        let id = r
+            .header("location")
+            .unwrap()
+            .split('/')
+            .nth_back(2)
+            .unwrap()
+            .to_string();
         // _pretty keeps content, adds whitespace
         let pretty = c.get(&format!("Patient/{id}?_pretty=true")).await;
-        assert!(pretty.text().contains("\n  \"resourceType\": \"Patient\""), "{}", pretty.text());
+        assert!(
+            pretty.text().contains("\n  \"resourceType\": \"Patient\""),
+            "{}",
+            pretty.text()
+        );
         // _format and Accept
-        assert_eq!(c.get(&format!("Patient/{id}?_format=json")).await.status, 200);
-        assert_eq!(c.get(&format!("Patient/{id}?_format=application/fhir%2Bjson")).await.status, 200);
-        assert_eq!(c.get(&format!("Patient/{id}?_format=xml")).await.status, 406);
-        assert_eq!(c.get_h(&format!("Patient/{id}"), &[("Accept", "application/fhir+xml")]).await.status, 406);
-        assert_eq!(c.get_h(&format!("Patient/{id}"), &[("Accept", "application/json")]).await.status, 200);
+        assert_eq!(
+            c.get(&format!("Patient/{id}?_format=json")).await.status,
+            200
+        );
+        assert_eq!(
+            c.get(&format!("Patient/{id}?_format=application/fhir%2Bjson"))
+                .await
+                .status,
+            200
+        );
+        assert_eq!(
+            c.get(&format!("Patient/{id}?_format=xml")).await.status,
+            406
+        );
+        assert_eq!(
+            c.get_h(
+                &format!("Patient/{id}"),
+                &[("Accept", "application/fhir+xml")]
+            )
+            .await
+            .status,
+            406
+        );
+        assert_eq!(
+            c.get_h(&format!("Patient/{id}"), &[("Accept", "application/json")])
+                .await
+                .status,
+            200
+        );
         // request media type
-        let r = c.post_raw("Patient", b"<Patient/>".to_vec(), &[("content-type", "application/fhir+xml")]).await;
+        let r = c
+            .post_raw(
+                "Patient",
+                b"<Patient/>".to_vec(),
+                &[("content-type", "application/fhir+xml")],
+            )
+            .await;
         assert_eq!(r.status, 415);
         assert_eq!(r.json()["resourceType"], "OperationOutcome");
         // metadata
         let cs = c.get("metadata").await.json();
         assert_eq!(cs["resourceType"], "CapabilityStatement");
         assert_eq!(cs["fhirVersion"], "4.0.1");
-        let patient_entry = cs["rest"][0]["resource"].as_array().unwrap().iter().find(|r| r["type"] == "Patient").unwrap().clone();
+        let patient_entry = cs["rest"][0]["resource"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["type"] == "Patient")
+            .unwrap()
+            .clone();
         assert_eq!(patient_entry["conditionalDelete"], "single");
-        let params: Vec<&str> = patient_entry["searchParam"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
+        let params: Vec<&str> = patient_entry["searchParam"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["name"].as_str().unwrap())
+            .collect();
         assert_eq!(params, vec!["_id", "identifier"]);
         assert_eq!(cs["rest"][0]["resource"].as_array().unwrap().len(), 146);
     }
@@ -227,7 +412,12 @@ async fn search_by_id_and_identifier_with_paging() {
         }
         let r = c.get("Patient?identifier=urn:mrn|S3").await.json();
         assert_eq!(r["type"], "searchset");
-        let ids: Vec<&str> = r["entry"].as_array().unwrap().iter().map(|e| e["resource"]["id"].as_str().unwrap()).collect();
+        let ids: Vec<&str> = r["entry"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["resource"]["id"].as_str().unwrap())
+            .collect();
         assert_eq!(ids, vec!["s3"]);
         assert_eq!(r["entry"][0]["search"]["mode"], "match");
         // paging: 2 per page over 5 → 3 pages, no duplicates, no next on the last
@@ -240,7 +430,12 @@ async fn search_by_id_and_identifier_with_paging() {
             for e in page["entry"].as_array().cloned().unwrap_or_default() {
                 seen.push(e["resource"]["id"].as_str().unwrap().to_string());
             }
-            match page["link"].as_array().unwrap().iter().find(|l| l["relation"] == "next") {
+            match page["link"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|l| l["relation"] == "next")
+            {
                 Some(l) => url = l["url"].as_str().unwrap().to_string(),
                 None => break,
             }
@@ -249,13 +444,21 @@ async fn search_by_id_and_identifier_with_paging() {
         assert_eq!(seen, vec!["s0", "s1", "s2", "s3", "s4"]);
         // exactly full last page → no next link
         let page = c.get("Patient?_count=5").await.json();
-        assert!(page["link"].as_array().unwrap().iter().all(|l| l["relation"] != "next"));
+        assert!(
+            page["link"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|l| l["relation"] != "next")
+        );
         // unknown parameter: ignored (lenient) and absent from self, or 400 when strict
         let r = c.get("Patient?foo=bar&_id=s1").await.json();
         assert_eq!(r["entry"].as_array().unwrap().len(), 1);
         let self_url = r["link"][0]["url"].as_str().unwrap();
         assert!(!self_url.contains("foo"), "{self_url}");
-        let r = c.get_h("Patient?foo=bar", &[("Prefer", "handling=strict")]).await;
+        let r = c
+            .get_h("Patient?foo=bar", &[("Prefer", "handling=strict")])
+            .await;
         assert_eq!(r.status, 400);
         assert_eq!(r.outcome()[0].2, vec!["foo".to_string()]);
         assert_eq!(c.get("Patient?_count=-1").await.status, 400);
@@ -268,7 +471,10 @@ async fn history_type_and_system_with_paging_and_since() {
         let srv = TestServer::start(b);
         let c = srv.client();
         for i in 0..3 {
-            assert_eq!(c.post("Patient", &patient(&format!("H{i}"))).await.status, 201);
+            assert_eq!(
+                c.post("Patient", &patient(&format!("H{i}"))).await.status,
+                201
+            );
         }
         let obs = json!({"resourceType":"Observation","status":"final","code":{"text":"x"}});
         assert_eq!(c.post("Observation", &obs).await.status, 201);
@@ -278,10 +484,24 @@ async fn history_type_and_system_with_paging_and_since() {
         assert_eq!(sys["total"], 4);
         assert_eq!(sys["entry"].as_array().unwrap().len(), 2);
         assert_eq!(sys["entry"][0]["resource"]["resourceType"], "Observation");
-        let next = sys["link"].as_array().unwrap().iter().find(|l| l["relation"] == "next").unwrap()["url"].as_str().unwrap().to_string();
+        let next = sys["link"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|l| l["relation"] == "next")
+            .unwrap()["url"]
+            .as_str()
+            .unwrap()
+            .to_string();
         let page2 = c.get(&next).await.json();
         assert_eq!(page2["entry"].as_array().unwrap().len(), 2);
-        assert!(page2["link"].as_array().unwrap().iter().all(|l| l["relation"] != "next"));
+        assert!(
+            page2["link"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|l| l["relation"] != "next")
+        );
         // _since in the future → nothing
         let r = c.get("_history?_since=2999-01-01T00:00:00Z").await.json();
         assert_eq!(r["total"], 0);
@@ -305,12 +525,29 @@ async fn errors_are_operation_outcomes() {
             (reqwest_like::M::Patch, "Patient", None, 405),
             (reqwest_like::M::Post, "metadata", None, 405),
             (reqwest_like::M::Get, "Patient/a$b", None, 400),
-            (reqwest_like::M::Post, "Patient", Some(vec![b'x'; 70 * 1024]), 413),
-            (reqwest_like::M::Post, "Patient", Some(vec![0xff, 0xfe, b'{']), 400),
+            (
+                reqwest_like::M::Post,
+                "Patient",
+                Some(vec![b'x'; 70 * 1024]),
+                413,
+            ),
+            (
+                reqwest_like::M::Post,
+                "Patient",
+                Some(vec![0xff, 0xfe, b'{']),
+                400,
+            ),
             (reqwest_like::M::Post, "Patient", Some(Vec::new()), 400),
         ];
         for (m, path, body, status) in cases {
-            let r = c.send(m.method(), path, &[("content-type", "application/fhir+json")], body).await;
+            let r = c
+                .send(
+                    m.method(),
+                    path,
+                    &[("content-type", "application/fhir+json")],
+                    body,
+                )
+                .await;
             assert_eq!(r.status, status, "{b:?} {path}: {}", r.text());
             assert_eq!(r.json()["resourceType"], "OperationOutcome", "{path}");
         }

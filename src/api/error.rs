@@ -46,7 +46,9 @@ pub fn classify(e: &Error) -> (StatusCode, &'static str) {
         Error::UnsupportedMediaType(_) => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "not-supported"),
         Error::Unprocessable(_) => (StatusCode::UNPROCESSABLE_ENTITY, "business-rule"),
         Error::NotImplemented(_) => (StatusCode::NOT_IMPLEMENTED, "not-supported"),
-        Error::Unavailable(_) | Error::Store(StoreError::Connect(_)) => (StatusCode::SERVICE_UNAVAILABLE, "transient"),
+        Error::Unavailable(_) | Error::Store(StoreError::Connect(_)) => {
+            (StatusCode::SERVICE_UNAVAILABLE, "transient")
+        }
         Error::Internal(_) | Error::Store(_) => (StatusCode::INTERNAL_SERVER_ERROR, "exception"),
     }
 }
@@ -57,10 +59,20 @@ pub fn issues_of(e: &Error) -> Vec<Issue> {
         Error::Invalid(issues) | Error::Unprocessable(issues) => issues.clone(),
         // Never leak SQL or internals: the detail goes to the log only.
         Error::Internal(_) | Error::Store(_) if status.is_server_error() => {
-            vec![issue(Severity::Fatal, code, None, "internal server error; see the server log for details")]
+            vec![issue(
+                Severity::Fatal,
+                code,
+                None,
+                "internal server error; see the server log for details",
+            )]
         }
         Error::Unavailable(_) | Error::Store(_) => {
-            vec![issue(Severity::Error, code, None, "the database is unavailable; try again later")]
+            vec![issue(
+                Severity::Error,
+                code,
+                None,
+                "the database is unavailable; try again later",
+            )]
         }
         other => vec![issue(Severity::Error, code, None, message_of(other))],
     }

@@ -40,19 +40,28 @@ async fn live() -> HttpResponse {
 
 async fn ready(state: web::Data<AppState>) -> HttpResponse {
     let store = state.services.store.clone();
-    let ok = web::block(move || store.read(|c| -> Result<(), crate::store::StoreError> {
-        use diesel::connection::SimpleConnection;
-        c.batch_execute("SELECT 1").map_err(Into::into)
-    }))
+    let ok = web::block(move || {
+        store.read(|c| -> Result<(), crate::store::StoreError> {
+            use diesel::connection::SimpleConnection;
+            c.batch_execute("SELECT 1").map_err(Into::into)
+        })
+    })
     .await;
     match ok {
-        Ok(Ok(())) => HttpResponse::Ok().json(serde_json::json!({"status": "ready", "database": "ok"})),
-        _ => HttpResponse::ServiceUnavailable().json(serde_json::json!({"status": "not ready", "database": "unreachable"})),
+        Ok(Ok(())) => {
+            HttpResponse::Ok().json(serde_json::json!({"status": "ready", "database": "ok"}))
+        }
+        _ => HttpResponse::ServiceUnavailable()
+            .json(serde_json::json!({"status": "not ready", "database": "unreachable"})),
     }
 }
 
 async fn not_found(req: actix_web::HttpRequest) -> Result<HttpResponse, ApiError> {
-    Err(Error::NotFound(format!("no endpoint at {}; the FHIR base is /fhir", req.path())).into())
+    Err(Error::NotFound(format!(
+        "no endpoint at {}; the FHIR base is /fhir",
+        req.path()
+    ))
+    .into())
 }
 
 /// One log line per request with a request id (also returned as X-Request-Id). The query string is
@@ -82,7 +91,10 @@ pub async fn request_log(
         "request"
     );
     if let Ok(v) = actix_web::http::header::HeaderValue::from_str(&request_id) {
-        res.headers_mut().insert(actix_web::http::header::HeaderName::from_static("x-request-id"), v);
+        res.headers_mut().insert(
+            actix_web::http::header::HeaderName::from_static("x-request-id"),
+            v,
+        );
     }
     Ok(res)
 }

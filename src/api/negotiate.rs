@@ -10,33 +10,67 @@ use crate::search::criteria::form_pairs;
 pub const FHIR_JSON: &str = "application/fhir+json; charset=utf-8";
 
 fn is_json_type(t: &str) -> bool {
-    let t = t.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
-    matches!(t.as_str(), "application/fhir+json" | "application/json" | "application/json+fhir" | "json" | "text/json")
+    let t = t
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    matches!(
+        t.as_str(),
+        "application/fhir+json"
+            | "application/json"
+            | "application/json+fhir"
+            | "json"
+            | "text/json"
+    )
 }
 
 /// `_format` wins over Accept; anything but a JSON flavour (or a wildcard) is 406.
 pub fn check_accept(req: &HttpRequest) -> Result<(), Error> {
-    if let Some((_, f)) = form_pairs(req.query_string()).into_iter().find(|(k, _)| k == "_format") {
+    if let Some((_, f)) = form_pairs(req.query_string())
+        .into_iter()
+        .find(|(k, _)| k == "_format")
+    {
         return if is_json_type(&f) {
             Ok(())
         } else {
-            Err(Error::NotAcceptable(format!("_format {f:?} is not supported; this server speaks FHIR JSON")))
+            Err(Error::NotAcceptable(format!(
+                "_format {f:?} is not supported; this server speaks FHIR JSON"
+            )))
         };
     }
-    let Some(accept) = req.headers().get("accept").and_then(|v| v.to_str().ok()) else { return Ok(()) };
+    let Some(accept) = req.headers().get("accept").and_then(|v| v.to_str().ok()) else {
+        return Ok(());
+    };
     if accept.trim().is_empty() {
         return Ok(());
     }
     let ok = accept.split(',').any(|r| {
-        let media = r.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+        let media = r
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
         media == "*/*" || media == "application/*" || is_json_type(&media)
     });
-    if ok { Ok(()) } else { Err(Error::NotAcceptable(format!("Accept {accept:?}: this server speaks application/fhir+json"))) }
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::NotAcceptable(format!(
+            "Accept {accept:?}: this server speaks application/fhir+json"
+        )))
+    }
 }
 
 /// Request bodies must be FHIR JSON (a missing Content-Type is read as JSON).
 pub fn check_content_type(req: &HttpRequest) -> Result<(), Error> {
-    match req.headers().get("content-type").map(|v| v.to_str().unwrap_or("")) {
+    match req
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap_or(""))
+    {
         None => Ok(()),
         Some(ct) if is_json_type(ct) => Ok(()),
         Some(ct) => Err(Error::UnsupportedMediaType(format!(
@@ -49,9 +83,12 @@ pub fn check_content_type(req: &HttpRequest) -> Result<(), Error> {
 pub async fn read_body(mut payload: Payload, limit: usize) -> Result<Vec<u8>, Error> {
     let mut body = Vec::new();
     while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|e| Error::invalid(None, format!("could not read the request body: {e}")))?;
+        let chunk = chunk
+            .map_err(|e| Error::invalid(None, format!("could not read the request body: {e}")))?;
         if body.len() + chunk.len() > limit {
-            return Err(Error::PayloadTooLarge(format!("request body is larger than the limit of {limit} bytes")));
+            return Err(Error::PayloadTooLarge(format!(
+                "request body is larger than the limit of {limit} bytes"
+            )));
         }
         body.extend_from_slice(&chunk);
     }
@@ -90,21 +127,30 @@ pub fn prefer(req: &HttpRequest) -> Prefer {
 }
 
 pub fn header<'a>(req: &'a HttpRequest, name: &str) -> Option<&'a str> {
-    req.headers().get(name).and_then(|v| v.to_str().ok()).map(str::trim).filter(|s| !s.is_empty())
+    req.headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
 }
 
 /// `If-Match: W/"3"` → Some(3); a malformed value is a 400, not silently ignored.
 pub fn if_match(req: &HttpRequest) -> Result<Option<i64>, Error> {
     match header(req, "if-match") {
         None => Ok(None),
-        Some(v) => crate::fhir::ids::parse_version(v)
-            .map(Some)
-            .ok_or_else(|| Error::invalid(None, format!("If-Match {v:?} is not a version ETag like W/\"3\""))),
+        Some(v) => crate::fhir::ids::parse_version(v).map(Some).ok_or_else(|| {
+            Error::invalid(
+                None,
+                format!("If-Match {v:?} is not a version ETag like W/\"3\""),
+            )
+        }),
     }
 }
 
 pub fn wants_pretty(req: &HttpRequest) -> bool {
-    form_pairs(req.query_string()).iter().any(|(k, v)| k == "_pretty" && v == "true")
+    form_pairs(req.query_string())
+        .iter()
+        .any(|(k, v)| k == "_pretty" && v == "true")
 }
 
 #[cfg(test)]
@@ -115,23 +161,33 @@ mod tests {
     #[test]
     fn accept_rules() {
         assert!(check_accept(&TestRequest::default().to_http_request()).is_ok());
-        let r = TestRequest::default().insert_header(("accept", "application/fhir+json;q=0.9, text/html")).to_http_request();
+        let r = TestRequest::default()
+            .insert_header(("accept", "application/fhir+json;q=0.9, text/html"))
+            .to_http_request();
         assert!(check_accept(&r).is_ok());
-        let r = TestRequest::default().insert_header(("accept", "application/fhir+xml")).to_http_request();
+        let r = TestRequest::default()
+            .insert_header(("accept", "application/fhir+xml"))
+            .to_http_request();
         assert!(matches!(check_accept(&r), Err(Error::NotAcceptable(_))));
         let r = TestRequest::with_uri("/fhir/Patient?_format=xml").to_http_request();
         assert!(matches!(check_accept(&r), Err(Error::NotAcceptable(_))));
-        let r = TestRequest::with_uri("/fhir/Patient?_format=json").insert_header(("accept", "text/html")).to_http_request();
+        let r = TestRequest::with_uri("/fhir/Patient?_format=json")
+            .insert_header(("accept", "text/html"))
+            .to_http_request();
         assert!(check_accept(&r).is_ok());
     }
 
     #[test]
     fn prefer_parsing() {
-        let r = TestRequest::default().insert_header(("prefer", "return=minimal, handling=strict")).to_http_request();
+        let r = TestRequest::default()
+            .insert_header(("prefer", "return=minimal, handling=strict"))
+            .to_http_request();
         let p = prefer(&r);
         assert_eq!(p.ret, Return::Minimal);
         assert!(p.strict);
-        let r = TestRequest::default().insert_header(("prefer", "return=OperationOutcome")).to_http_request();
+        let r = TestRequest::default()
+            .insert_header(("prefer", "return=OperationOutcome"))
+            .to_http_request();
         assert_eq!(prefer(&r).ret, Return::OperationOutcome);
     }
 }

@@ -20,7 +20,9 @@ pub fn body_bytes(req: &HttpRequest, raw: Vec<u8>) -> Vec<u8> {
 }
 
 pub fn json(req: &HttpRequest, status: StatusCode, raw: Vec<u8>) -> HttpResponse {
-    HttpResponse::build(status).content_type(FHIR_JSON).body(body_bytes(req, raw))
+    HttpResponse::build(status)
+        .content_type(FHIR_JSON)
+        .body(body_bytes(req, raw))
 }
 
 fn version_headers(b: &mut HttpResponseBuilder, s: &Stored) {
@@ -32,20 +34,33 @@ fn version_headers(b: &mut HttpResponseBuilder, s: &Stored) {
 pub fn resource(req: &HttpRequest, s: Stored) -> HttpResponse {
     let mut b = HttpResponse::Ok();
     version_headers(&mut b, &s);
-    b.content_type(FHIR_JSON).body(body_bytes(req, s.body.unwrap_or_default()))
+    b.content_type(FHIR_JSON)
+        .body(body_bytes(req, s.body.unwrap_or_default()))
 }
 
 /// create / update: status, Location, and the body the client asked for with Prefer.
-pub fn written(req: &HttpRequest, base: &str, status: StatusCode, s: Stored, message: &str) -> HttpResponse {
+pub fn written(
+    req: &HttpRequest,
+    base: &str,
+    status: StatusCode,
+    s: Stored,
+    message: &str,
+) -> HttpResponse {
     let mut b = HttpResponse::build(status);
     version_headers(&mut b, &s);
-    b.insert_header(("Location", format!("{base}/{}/{}/_history/{}", s.res_type, s.id, s.version)));
+    b.insert_header((
+        "Location",
+        format!("{base}/{}/{}/_history/{}", s.res_type, s.id, s.version),
+    ));
     match prefer(req).ret {
         Return::Minimal => b.finish(),
-        Return::Representation => b.content_type(FHIR_JSON).body(body_bytes(req, s.body.unwrap_or_default())),
-        Return::OperationOutcome => b
+        Return::Representation => b
             .content_type(FHIR_JSON)
-            .body(body_bytes(req, serde_json::to_vec(&outcome::success(message)).unwrap_or_default())),
+            .body(body_bytes(req, s.body.unwrap_or_default())),
+        Return::OperationOutcome => b.content_type(FHIR_JSON).body(body_bytes(
+            req,
+            serde_json::to_vec(&outcome::success(message)).unwrap_or_default(),
+        )),
     }
 }
 

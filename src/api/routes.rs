@@ -24,8 +24,12 @@ use super::render;
 type Reply = Result<HttpResponse, ApiError>;
 
 /// Runs blocking store work off the async executor threads.
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, Error> + Send + 'static) -> Result<T, Error> {
-    web::block(f).await.map_err(|e| Error::Internal(format!("blocking task failed: {e}")))?
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, Error> + Send + 'static,
+) -> Result<T, Error> {
+    web::block(f)
+        .await
+        .map_err(|e| Error::Internal(format!("blocking task failed: {e}")))?
 }
 
 pub async fn dispatch(req: HttpRequest, payload: Payload, state: web::Data<AppState>) -> Reply {
@@ -35,9 +39,18 @@ pub async fn dispatch(req: HttpRequest, payload: Payload, state: web::Data<AppSt
     let m = req.method().clone();
     let st = state.get_ref().clone();
     match (segs.as_slice(), &m) {
-        ([], &Method::GET) => Err(Error::NotImplemented("whole-system search is not available yet".into()).into()),
-        ([], &Method::POST) => Err(Error::NotImplemented("batch/transaction Bundles are not available yet".into()).into()),
-        (["metadata"], &Method::GET) => Ok(render::json(&req, StatusCode::OK, capability_bytes(&req, &st))),
+        ([], &Method::GET) => {
+            Err(Error::NotImplemented("whole-system search is not available yet".into()).into())
+        }
+        ([], &Method::POST) => Err(Error::NotImplemented(
+            "batch/transaction Bundles are not available yet".into(),
+        )
+        .into()),
+        (["metadata"], &Method::GET) => Ok(render::json(
+            &req,
+            StatusCode::OK,
+            capability_bytes(&req, &st),
+        )),
         (["_history"], &Method::GET) => history(&req, &st, Scope::System).await,
         (["metadata"] | ["_history"], _) => Err(not_allowed(&m, &path)),
         ([t], _) => {
@@ -53,8 +66,14 @@ pub async fn dispatch(req: HttpRequest, payload: Payload, state: web::Data<AppSt
         ([t, "_search"], &Method::POST) => {
             let t = ResourceType::parse(t)?;
             let body = read_body(payload, st.config.max_body_bytes).await?;
-            let form = String::from_utf8(body).map_err(|_| Error::invalid(None, "form body is not UTF-8"))?;
-            let q = [req.query_string(), form.as_str()].iter().filter(|s| !s.is_empty()).copied().collect::<Vec<_>>().join("&");
+            let form = String::from_utf8(body)
+                .map_err(|_| Error::invalid(None, "form body is not UTF-8"))?;
+            let q = [req.query_string(), form.as_str()]
+                .iter()
+                .filter(|s| !s.is_empty())
+                .copied()
+                .collect::<Vec<_>>()
+                .join("&");
             search(&req, &st, t, q).await
         }
         ([t, "_history"], &Method::GET) => {
@@ -68,7 +87,9 @@ pub async fn dispatch(req: HttpRequest, payload: Payload, state: web::Data<AppSt
                 Method::GET | Method::HEAD => read_resource(&req, &st, t, id).await,
                 Method::PUT => update(&req, payload, &st, t, id).await,
                 Method::DELETE => delete(&st, t, id).await,
-                Method::PATCH => Err(Error::NotImplemented("PATCH is not available yet".into()).into()),
+                Method::PATCH => {
+                    Err(Error::NotImplemented("PATCH is not available yet".into()).into())
+                }
                 _ => Err(not_allowed(&m, &path)),
             }
         }
@@ -80,7 +101,8 @@ pub async fn dispatch(req: HttpRequest, payload: Payload, state: web::Data<AppSt
         ([t, id, "_history", v], &Method::GET) => {
             let t = ResourceType::parse(t)?;
             let id = LogicalId::parse(id)?;
-            let v = parse_version(v).ok_or_else(|| Error::invalid(None, format!("invalid version id {v:?}")))?;
+            let v = parse_version(v)
+                .ok_or_else(|| Error::invalid(None, format!("invalid version id {v:?}")))?;
             let svc = st.services.clone();
             let s = blocking(move || read::vread(&svc, &t, &id, v)).await?;
             Ok(render::resource(&req, s))
@@ -92,7 +114,15 @@ pub async fn dispatch(req: HttpRequest, payload: Payload, state: web::Data<AppSt
 
 /// Paths that exist with some other method: answer 405 rather than 404.
 fn known_shape(segs: &[&str]) -> bool {
-    matches!(segs, [] | ["metadata"] | ["_history"] | [_, "_search"] | [_, "_history"] | [_, _, "_history"] | [_, _, "_history", _])
+    matches!(
+        segs,
+        [] | ["metadata"]
+            | ["_history"]
+            | [_, "_search"]
+            | [_, "_history"]
+            | [_, _, "_history"]
+            | [_, _, "_history", _]
+    )
 }
 
 fn not_allowed(m: &Method, path: &str) -> ApiError {
@@ -110,12 +140,19 @@ fn base_url(req: &HttpRequest, st: &AppState) -> String {
 }
 
 fn capability_bytes(req: &HttpRequest, st: &AppState) -> Vec<u8> {
-    serde_json::to_vec(&capability::statement(&base_url(req, st), &time::fhir_instant(st.started_at))).unwrap_or_default()
+    serde_json::to_vec(&capability::statement(
+        &base_url(req, st),
+        &time::fhir_instant(st.started_at),
+    ))
+    .unwrap_or_default()
 }
 
 fn parse_body(bytes: &[u8]) -> Result<Value, Error> {
     if bytes.is_empty() {
-        return Err(Error::invalid(None, "the request body is empty; a FHIR resource is required"));
+        return Err(Error::invalid(
+            None,
+            "the request body is empty; a FHIR resource is required",
+        ));
     }
     hms_fhir::json::parse_resource(bytes).map_err(|i| Error::Invalid(vec![i]))
 }
@@ -129,10 +166,12 @@ async fn body_json(req: &HttpRequest, payload: Payload, st: &AppState) -> Result
 async fn read_resource(req: &HttpRequest, st: &AppState, t: ResourceType, id: LogicalId) -> Reply {
     let svc = st.services.clone();
     let s = blocking(move || read::read(&svc, &t, &id)).await?;
-    if let Some(inm) = header(req, "if-none-match") {
-        if inm.split(',').any(|tag| parse_version(tag) == Some(s.version)) {
-            return Ok(render::not_modified(&s));
-        }
+    if let Some(inm) = header(req, "if-none-match")
+        && inm
+            .split(',')
+            .any(|tag| parse_version(tag) == Some(s.version))
+    {
+        return Ok(render::not_modified(&s));
     }
     if let Some(since) = header(req, "if-modified-since").and_then(time::parse_http_date) {
         // HTTP dates have whole seconds: compare at that precision.
@@ -150,12 +189,27 @@ async fn create(req: &HttpRequest, payload: Payload, st: &AppState, t: ResourceT
     let w = blocking(move || write::create(&svc, &t, resource, if_none_exist.as_deref())).await?;
     let (status, msg) = match w.kind {
         WriteKind::Created => (StatusCode::CREATED, "created"),
-        _ => (StatusCode::OK, "a resource matching If-None-Exist already exists; nothing was created"),
+        _ => (
+            StatusCode::OK,
+            "a resource matching If-None-Exist already exists; nothing was created",
+        ),
     };
-    Ok(render::written(req, &base_url(req, st), status, w.stored, msg))
+    Ok(render::written(
+        req,
+        &base_url(req, st),
+        status,
+        w.stored,
+        msg,
+    ))
 }
 
-async fn update(req: &HttpRequest, payload: Payload, st: &AppState, t: ResourceType, id: LogicalId) -> Reply {
+async fn update(
+    req: &HttpRequest,
+    payload: Payload,
+    st: &AppState,
+    t: ResourceType,
+    id: LogicalId,
+) -> Reply {
     let resource = body_json(req, payload, st).await?;
     let im = if_match(req)?;
     let inm_any = header(req, "if-none-match") == Some("*");
@@ -173,7 +227,12 @@ fn written_reply(req: &HttpRequest, st: &AppState, w: write::Written) -> HttpRes
     render::written(req, &base_url(req, st), status, w.stored, msg)
 }
 
-async fn conditional_update(req: &HttpRequest, payload: Payload, st: &AppState, t: ResourceType) -> Reply {
+async fn conditional_update(
+    req: &HttpRequest,
+    payload: Payload,
+    st: &AppState,
+    t: ResourceType,
+) -> Reply {
     let criteria = criteria_of(req)?;
     let resource = body_json(req, payload, st).await?;
     let im = if_match(req)?;
@@ -191,7 +250,10 @@ fn criteria_of(req: &HttpRequest) -> Result<String, Error> {
         .map(str::to_string)
         .collect();
     if kept.is_empty() {
-        return Err(Error::invalid(None, "a conditional operation on the type needs search criteria in the URL"));
+        return Err(Error::invalid(
+            None,
+            "a conditional operation on the type needs search criteria in the URL",
+        ));
     }
     Ok(kept.join("&"))
 }
@@ -204,7 +266,9 @@ async fn delete(st: &AppState, t: ResourceType, id: LogicalId) -> Reply {
 
 fn deleted_reply(d: Deleted) -> HttpResponse {
     match d {
-        Deleted::Now { version } => HttpResponse::NoContent().insert_header(("ETag", format!("W/\"{version}\""))).finish(),
+        Deleted::Now { version } => HttpResponse::NoContent()
+            .insert_header(("ETag", format!("W/\"{version}\"")))
+            .finish(),
         Deleted::Nothing => HttpResponse::NoContent().finish(),
     }
 }
@@ -230,12 +294,22 @@ async fn history(req: &HttpRequest, st: &AppState, scope: Scope) -> Reply {
     let query = |extra: Option<(String, String)>| {
         let mut params = page.applied.clone();
         params.extend(extra);
-        let q = params.iter().map(|(k, v)| format!("{}={}", isearch::enc(k), isearch::enc(v))).collect::<Vec<_>>().join("&");
+        let q = params
+            .iter()
+            .map(|(k, v)| format!("{}={}", isearch::enc(k), isearch::enc(v)))
+            .collect::<Vec<_>>()
+            .join("&");
         format!("{path}?{q}")
     };
-    let mut links = vec![Link { relation: "self", url: query(q.before_seq.map(|s| ("_page".into(), s.to_string()))) }];
+    let mut links = vec![Link {
+        relation: "self",
+        url: query(q.before_seq.map(|s| ("_page".into(), s.to_string()))),
+    }];
     if let Some(next) = page.next_cursor {
-        links.push(Link { relation: "next", url: query(Some(("_page".into(), next.to_string()))) });
+        links.push(Link {
+            relation: "next",
+            url: query(Some(("_page".into(), next.to_string()))),
+        });
     }
     let entries: Vec<Entry> = page
         .entries
@@ -244,7 +318,11 @@ async fn history(req: &HttpRequest, st: &AppState, scope: Scope) -> Reply {
             let s = e.stored;
             let url = format!("{}/{}", s.res_type, s.id);
             let deleted = s.body.is_none();
-            let request_url = if e.method == "POST" { s.res_type.clone() } else { url.clone() };
+            let request_url = if e.method == "POST" {
+                s.res_type.clone()
+            } else {
+                url.clone()
+            };
             Entry {
                 full_url: Some(format!("{base}/{url}")),
                 request: Some(serde_json::json!({"method": e.method, "url": request_url})),
@@ -258,7 +336,13 @@ async fn history(req: &HttpRequest, st: &AppState, scope: Scope) -> Reply {
             }
         })
         .collect();
-    let bytes = bundle::render("history", Some(page.total), &links, &entries, &time::fhir_instant(crate::store::now_micros()));
+    let bytes = bundle::render(
+        "history",
+        Some(page.total),
+        &links,
+        &entries,
+        &time::fhir_instant(crate::store::now_micros()),
+    );
     Ok(render::json(req, StatusCode::OK, bytes))
 }
 
@@ -273,13 +357,26 @@ async fn search(req: &HttpRequest, st: &AppState, t: ResourceType, query: String
         if let Some(a) = after {
             params.push(("_after".into(), a.to_string()));
         }
-        let q = params.iter().map(|(k, v)| format!("{}={}", isearch::enc(k), isearch::enc(v))).collect::<Vec<_>>().join("&");
+        let q = params
+            .iter()
+            .map(|(k, v)| format!("{}={}", isearch::enc(k), isearch::enc(v)))
+            .collect::<Vec<_>>()
+            .join("&");
         format!("{base}/{t}?{q}")
     };
-    let self_after = form_pairs(req.query_string()).into_iter().find(|(k, _)| k == "_after").map(|(_, v)| v);
-    let mut links = vec![Link { relation: "self", url: link(self_after.as_deref()) }];
+    let self_after = form_pairs(req.query_string())
+        .into_iter()
+        .find(|(k, _)| k == "_after")
+        .map(|(_, v)| v);
+    let mut links = vec![Link {
+        relation: "self",
+        url: link(self_after.as_deref()),
+    }];
     if let Some(next) = &r.next_after {
-        links.push(Link { relation: "next", url: link(Some(next)) });
+        links.push(Link {
+            relation: "next",
+            url: link(Some(next)),
+        });
     }
     let entries: Vec<Entry> = r
         .matches
@@ -291,6 +388,12 @@ async fn search(req: &HttpRequest, st: &AppState, t: ResourceType, query: String
             ..Entry::default()
         })
         .collect();
-    let bytes = bundle::render("searchset", None, &links, &entries, &time::fhir_instant(crate::store::now_micros()));
+    let bytes = bundle::render(
+        "searchset",
+        None,
+        &links,
+        &entries,
+        &time::fhir_instant(crate::store::now_micros()),
+    );
     Ok(render::json(req, StatusCode::OK, bytes))
 }

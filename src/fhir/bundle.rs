@@ -18,8 +18,19 @@ pub struct Entry {
     pub response: Option<Value>,
 }
 
-pub fn render(bundle_type: &str, total: Option<i64>, links: &[Link], entries: &[Entry], now: &str) -> Vec<u8> {
-    let mut out = Vec::with_capacity(256 + entries.iter().map(|e| e.resource.as_ref().map_or(64, Vec::len) + 128).sum::<usize>());
+pub fn render(
+    bundle_type: &str,
+    total: Option<i64>,
+    links: &[Link],
+    entries: &[Entry],
+    now: &str,
+) -> Vec<u8> {
+    let mut out = Vec::with_capacity(
+        256 + entries
+            .iter()
+            .map(|e| e.resource.as_ref().map_or(64, Vec::len) + 128)
+            .sum::<usize>(),
+    );
     out.extend_from_slice(br#"{"resourceType":"Bundle","id":"#);
     push_json(&mut out, &Value::String(uuid::Uuid::new_v4().to_string()));
     out.extend_from_slice(br#","meta":{"lastUpdated":"#);
@@ -102,12 +113,23 @@ mod tests {
     fn renders_valid_json_with_raw_resources() {
         let entries = vec![Entry {
             full_url: Some("http://x/fhir/Observation/1".into()),
-            resource: Some(br#"{"resourceType":"Observation","valueQuantity":{"value":0.700}}"#.to_vec()),
+            resource: Some(
+                br#"{"resourceType":"Observation","valueQuantity":{"value":0.700}}"#.to_vec(),
+            ),
             search_mode: Some("match"),
             ..Entry::default()
         }];
-        let links = [Link { relation: "self", url: "http://x/fhir/Observation".into() }];
-        let bytes = render("searchset", Some(1), &links, &entries, "2026-01-01T00:00:00.000Z");
+        let links = [Link {
+            relation: "self",
+            url: "http://x/fhir/Observation".into(),
+        }];
+        let bytes = render(
+            "searchset",
+            Some(1),
+            &links,
+            &entries,
+            "2026-01-01T00:00:00.000Z",
+        );
         let text = String::from_utf8(bytes).unwrap();
         assert!(text.contains(r#""value":0.700"#), "{text}");
         let v: Value = serde_json::from_str(&text).unwrap();

@@ -39,7 +39,10 @@ impl LogicalId {
         } else {
             Err(Error::invalid(
                 None,
-                format!("invalid resource id {:?}: 1-64 characters of A-Z, a-z, 0-9, '-' and '.'", truncate(id, 80)),
+                format!(
+                    "invalid resource id {:?}: 1-64 characters of A-Z, a-z, 0-9, '-' and '.'",
+                    truncate(id, 80)
+                ),
             ))
         }
     }
@@ -60,7 +63,11 @@ impl std::fmt::Display for LogicalId {
 }
 
 pub fn is_valid_id(id: &str) -> bool {
-    !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+    !id.is_empty()
+        && id.len() <= 64
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
 }
 
 /// Parses a version id as in `_history/3` or an ETag `W/"3"`.

@@ -5,20 +5,31 @@ use serde_json::{Map, Value};
 /// Returns the resource with `id`, `meta.versionId` and `meta.lastUpdated` set, every other element
 /// (and its order) kept as the client sent it. `meta` is placed after `id` when it is new.
 pub fn stamp(resource: Value, id: &str, version: i64, last_updated: &str) -> Value {
-    let Value::Object(fields) = resource else { return resource };
+    let Value::Object(fields) = resource else {
+        return resource;
+    };
     let mut out = Map::with_capacity(fields.len() + 2);
     let mut meta: Option<Map<String, Value>> = None;
     let mut rest = Vec::with_capacity(fields.len());
     for (k, v) in fields {
         match k.as_str() {
             "id" => {}
-            "meta" => meta = Some(if let Value::Object(m) = v { m } else { Map::new() }),
+            "meta" => {
+                meta = Some(if let Value::Object(m) = v {
+                    m
+                } else {
+                    Map::new()
+                })
+            }
             _ => rest.push((k, v)),
         }
     }
     let mut meta = meta.unwrap_or_default();
     meta.insert("versionId".into(), Value::String(version.to_string()));
-    meta.insert("lastUpdated".into(), Value::String(last_updated.to_string()));
+    meta.insert(
+        "lastUpdated".into(),
+        Value::String(last_updated.to_string()),
+    );
     let mut rest = rest.into_iter();
     if let Some((k, v)) = rest.next() {
         // resourceType stays first by convention.
@@ -78,8 +89,17 @@ mod tests {
 
     #[test]
     fn stamp_adds_meta_after_id() {
-        let s = serde_json::to_string(&stamp(json!({"resourceType":"Patient","active":true}), "p", 1, "t")).unwrap();
-        assert_eq!(s, r#"{"resourceType":"Patient","id":"p","meta":{"versionId":"1","lastUpdated":"t"},"active":true}"#);
+        let s = serde_json::to_string(&stamp(
+            json!({"resourceType":"Patient","active":true}),
+            "p",
+            1,
+            "t",
+        ))
+        .unwrap();
+        assert_eq!(
+            s,
+            r#"{"resourceType":"Patient","id":"p","meta":{"versionId":"1","lastUpdated":"t"},"active":true}"#
+        );
     }
 
     #[test]

@@ -20,7 +20,9 @@ pub fn http_date(micros: i64) -> String {
 
 /// Parses an HTTP-date (If-Modified-Since) into µs.
 pub fn parse_http_date(s: &str) -> Option<i64> {
-    DateTime::parse_from_rfc2822(s.trim()).ok().map(|t| t.timestamp_micros())
+    DateTime::parse_from_rfc2822(s.trim())
+        .ok()
+        .map(|t| t.timestamp_micros())
 }
 
 /// Parses a FHIR date/dateTime/instant into the [low, high) range of µs it covers at its precision.
@@ -30,17 +32,27 @@ pub fn parse_fhir_range(s: &str) -> Option<(i64, i64)> {
     if let Ok(t) = DateTime::parse_from_rfc3339(s) {
         let low = t.timestamp_micros();
         // Precision of the seconds: whole second unless fractional digits were given.
-        let frac_digits = s.split_once('.').map(|(_, rest)| rest.chars().take_while(char::is_ascii_digit).count());
+        let frac_digits = s
+            .split_once('.')
+            .map(|(_, rest)| rest.chars().take_while(char::is_ascii_digit).count());
         let width = match frac_digits {
             None => 1_000_000,
             Some(d) => 10_i64.pow(6_u32.saturating_sub(d.min(6) as u32)),
         };
         return Some((low, low + width));
     }
-    let day = |y: i32, m: u32, d: u32| NaiveDate::from_ymd_opt(y, m, d).and_then(|d| d.and_hms_opt(0, 0, 0));
+    let day = |y: i32, m: u32, d: u32| {
+        NaiveDate::from_ymd_opt(y, m, d).and_then(|d| d.and_hms_opt(0, 0, 0))
+    };
     let micros = |t: NaiveDateTime| Utc.from_utc_datetime(&t).timestamp_micros();
     let parts: Vec<&str> = s.split('-').collect();
-    let num = |p: &str, len: usize| if p.len() == len { p.parse::<u32>().ok() } else { None };
+    let num = |p: &str, len: usize| {
+        if p.len() == len {
+            p.parse::<u32>().ok()
+        } else {
+            None
+        }
+    };
     match parts.as_slice() {
         [y] => {
             let y = num(y, 4)? as i32;
@@ -72,8 +84,14 @@ mod tests {
 
     #[test]
     fn instant_formats_utc_millis() {
-        assert_eq!(fhir_instant(1_700_000_000_123_456), "2023-11-14T22:13:20.123Z");
-        assert_eq!(http_date(1_700_000_000_123_456), "Tue, 14 Nov 2023 22:13:20 GMT");
+        assert_eq!(
+            fhir_instant(1_700_000_000_123_456),
+            "2023-11-14T22:13:20.123Z"
+        );
+        assert_eq!(
+            http_date(1_700_000_000_123_456),
+            "Tue, 14 Nov 2023 22:13:20 GMT"
+        );
     }
 
     #[test]
@@ -82,7 +100,13 @@ mod tests {
         assert_eq!(fhir_instant(lo), "2023-01-01T00:00:00.000Z");
         assert_eq!(fhir_instant(hi), "2024-01-01T00:00:00.000Z");
         let (lo, hi) = parse_fhir_range("2023-12").unwrap();
-        assert_eq!((fhir_instant(lo), fhir_instant(hi)), ("2023-12-01T00:00:00.000Z".into(), "2024-01-01T00:00:00.000Z".into()));
+        assert_eq!(
+            (fhir_instant(lo), fhir_instant(hi)),
+            (
+                "2023-12-01T00:00:00.000Z".into(),
+                "2024-01-01T00:00:00.000Z".into()
+            )
+        );
         let (lo, hi) = parse_fhir_range("2024-02-28").unwrap();
         assert_eq!(hi - lo, 86_400_000_000);
         let (lo, hi) = parse_fhir_range("2023-11-14T23:13:20+01:00").unwrap();

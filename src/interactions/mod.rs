@@ -32,7 +32,13 @@ pub struct Stored {
 impl Stored {
     pub fn from_version(v: crate::store::resources::Version) -> Result<Stored, Error> {
         let body = v.json()?;
-        Ok(Stored { res_type: v.res_type, id: v.res_id, version: v.version, last_updated: v.last_updated, body })
+        Ok(Stored {
+            res_type: v.res_type,
+            id: v.res_id,
+            version: v.version,
+            last_updated: v.last_updated,
+            body,
+        })
     }
 }
 
@@ -44,6 +50,9 @@ pub fn check_type(resource: &Value, expected: &ResourceType) -> Result<(), Error
             Some("resourceType"),
             format!("resourceType {t:?} does not match the type in the URL ({expected})"),
         )),
-        None => Err(Error::invalid(Some("resourceType"), "resourceType is missing")),
+        None => Err(Error::invalid(
+            Some("resourceType"),
+            "resourceType is missing",
+        )),
     }
 }

@@ -21,7 +21,12 @@ pub struct SearchResult {
 /// Parameters the result-control layer handles rather than the index.
 const CONTROL: &[&str] = &["_count", "_format", "_pretty", "_after", "_total"];
 
-pub fn search(s: &Services, t: &ResourceType, query: &str, strict: bool) -> Result<SearchResult, Error> {
+pub fn search(
+    s: &Services,
+    t: &ResourceType,
+    query: &str,
+    strict: bool,
+) -> Result<SearchResult, Error> {
     let mut count = DEFAULT_COUNT;
     let mut after = None;
     let mut criteria_pairs = Vec::new();
@@ -33,7 +38,12 @@ pub fn search(s: &Services, t: &ResourceType, query: &str, strict: bool) -> Resu
                     .parse::<i64>()
                     .ok()
                     .filter(|c| *c >= 0)
-                    .ok_or_else(|| Error::invalid(Some("_count"), format!("_count must be a non-negative integer, got {value:?}")))?
+                    .ok_or_else(|| {
+                        Error::invalid(
+                            Some("_count"),
+                            format!("_count must be a non-negative integer, got {value:?}"),
+                        )
+                    })?
                     .min(MAX_COUNT);
             }
             "_after" => after = Some(value),
@@ -46,26 +56,51 @@ pub fn search(s: &Services, t: &ResourceType, query: &str, strict: bool) -> Resu
                 if strict {
                     return Err(Error::invalid(
                         Some(other),
-                        format!("unknown or unsupported search parameter {other:?} (Prefer: handling=strict)"),
+                        format!(
+                            "unknown or unsupported search parameter {other:?} (Prefer: handling=strict)"
+                        ),
                     ));
                 }
             }
         }
     }
-    let criteria = if criteria_pairs.is_empty() { Criteria::default() } else { Criteria::parse(&criteria_pairs.join("&"))? };
-    let hits = s
-        .store
-        .read(|c| index::find(c, t.as_str(), criteria.ids.as_deref(), &criteria.tokens, count + 1, after.as_deref()))?;
+    let criteria = if criteria_pairs.is_empty() {
+        Criteria::default()
+    } else {
+        Criteria::parse(&criteria_pairs.join("&"))?
+    };
+    let hits = s.store.read(|c| {
+        index::find(
+            c,
+            t.as_str(),
+            criteria.ids.as_deref(),
+            &criteria.tokens,
+            count + 1,
+            after.as_deref(),
+        )
+    })?;
     let more = hits.len() as i64 > count;
     let page: Vec<_> = hits.into_iter().take(count as usize).collect();
-    let next_after = if more { page.last().map(|h| h.res_id.clone()) } else { None };
+    let next_after = if more {
+        page.last().map(|h| h.res_id.clone())
+    } else {
+        None
+    };
     let rids: Vec<i64> = page.iter().map(|h| h.rid).collect();
     let mut rows = s.store.read(|c| resources::read_current_many(c, &rids))?;
     // Keep the id order of the page.
     rows.sort_by(|a, b| a.1.res_id.cmp(&b.1.res_id));
-    let matches = rows.into_iter().map(|(_, v)| Stored::from_version(v)).collect::<Result<Vec<_>, _>>()?;
+    let matches = rows
+        .into_iter()
+        .map(|(_, v)| Stored::from_version(v))
+        .collect::<Result<Vec<_>, _>>()?;
     applied.push(("_count".into(), count.to_string()));
-    Ok(SearchResult { matches, applied, count, next_after })
+    Ok(SearchResult {
+        matches,
+        applied,
+        count,
+        next_after,
+    })
 }
 
 pub fn enc(s: &str) -> String {

@@ -34,14 +34,22 @@ pub struct Written {
 /// Structural validation against the R4 definitions; warnings do not block.
 pub fn validate(resource: &Value) -> Result<(), Error> {
     let issues = hms_fhir::validate::validate_resource(Model::r4(), resource);
-    if issues.iter().any(|i| matches!(i.severity, Severity::Error | Severity::Fatal)) {
+    if issues
+        .iter()
+        .any(|i| matches!(i.severity, Severity::Error | Severity::Fatal))
+    {
         return Err(Error::Invalid(issues));
     }
     Ok(())
 }
 
 /// POST [type] — always a server-assigned id; with `if_none_exist`, a conditional create.
-pub fn create(s: &Services, t: &ResourceType, resource: Value, if_none_exist: Option<&str>) -> Result<Written, Error> {
+pub fn create(
+    s: &Services,
+    t: &ResourceType,
+    resource: Value,
+    if_none_exist: Option<&str>,
+) -> Result<Written, Error> {
     check_type(&resource, t)?;
     validate(&resource)?;
     let criteria = if_none_exist.map(Criteria::parse).transpose()?;
@@ -54,7 +62,10 @@ pub fn create(s: &Services, t: &ResourceType, resource: Value, if_none_exist: Op
                 [one] => {
                     let v = resources::read_current(conn, t.as_str(), &one.res_id)?
                         .ok_or_else(|| Error::Internal("matched resource vanished".into()))?;
-                    return Ok(Written { kind: WriteKind::Unchanged, stored: Stored::from_version(v)? });
+                    return Ok(Written {
+                        kind: WriteKind::Unchanged,
+                        stored: Stored::from_version(v)?,
+                    });
                 }
                 _ => {
                     return Err(Error::PreconditionFailed(format!(
@@ -86,13 +97,22 @@ pub fn update(
                 format!("resource id {body_id:?} does not match the id in the URL ({id})"),
             ));
         }
-        Some(_) => return Err(Error::invalid(Some(&format!("{t}.id")), "id must be a string")),
+        Some(_) => {
+            return Err(Error::invalid(
+                Some(&format!("{t}.id")),
+                "id must be a string",
+            ));
+        }
         None => {
-            return Err(Error::invalid(Some(&format!("{t}.id")), "an update must carry the resource id in the body"));
+            return Err(Error::invalid(
+                Some(&format!("{t}.id")),
+                "an update must carry the resource id in the body",
+            ));
         }
     }
     validate(&resource)?;
-    s.store.write(|conn| update_in_tx(conn, t, id, resource.clone(), if_match, if_none_match_any))
+    s.store
+        .write(|conn| update_in_tx(conn, t, id, resource.clone(), if_match, if_none_match_any))
 }
 
 fn update_in_tx(
@@ -106,22 +126,30 @@ fn update_in_tx(
     let current = resources::current(conn, t.as_str(), id.as_str(), true)?;
     let Some(cur) = current else {
         if let Some(v) = if_match {
-            return Err(Error::PreconditionFailed(format!("If-Match W/\"{v}\" but {t}/{id} does not exist")));
+            return Err(Error::PreconditionFailed(format!(
+                "If-Match W/\"{v}\" but {t}/{id} does not exist"
+            )));
         }
         return insert_new(conn, t, id, resource, "PUT");
     };
     if if_none_match_any && !cur.is_deleted() {
-        return Err(Error::PreconditionFailed(format!("If-None-Match: * but {t}/{id} already exists")));
+        return Err(Error::PreconditionFailed(format!(
+            "If-None-Match: * but {t}/{id} already exists"
+        )));
     }
-    if let Some(v) = if_match {
-        if v != cur.version {
-            return Err(Error::PreconditionFailed(format!(
-                "version conflict: If-Match W/\"{v}\" but the current version of {t}/{id} is {}",
-                cur.version
-            )));
-        }
+    if let Some(v) = if_match
+        && v != cur.version
+    {
+        return Err(Error::PreconditionFailed(format!(
+            "version conflict: If-Match W/\"{v}\" but the current version of {t}/{id} is {}",
+            cur.version
+        )));
     }
-    let kind = if cur.is_deleted() { WriteKind::Created } else { WriteKind::Updated };
+    let kind = if cur.is_deleted() {
+        WriteKind::Created
+    } else {
+        WriteKind::Updated
+    };
     let version = cur.version + 1;
     let last_updated = now_micros().max(cur.last_updated + 1);
     let stored = store_version(conn, cur.rid, t, id, version, last_updated, resource, "PUT")?;
@@ -153,13 +181,16 @@ pub fn conditional_update(
                 update_in_tx(conn, t, &id, resource.clone(), if_match, false)
             }
             [one] => {
-                if let Some(b) = body_id {
-                    if b != one.res_id {
-                        return Err(Error::invalid(
-                            Some(&format!("{t}.id")),
-                            format!("resource id {b:?} differs from the matched resource {}", one.res_id),
-                        ));
-                    }
+                if let Some(b) = body_id
+                    && b != one.res_id
+                {
+                    return Err(Error::invalid(
+                        Some(&format!("{t}.id")),
+                        format!(
+                            "resource id {b:?} differs from the matched resource {}",
+                            one.res_id
+                        ),
+                    ));
                 }
                 let id = LogicalId::parse(&one.res_id)?;
                 let mut body = resource.clone();
@@ -168,7 +199,9 @@ pub fn conditional_update(
                 }
                 update_in_tx(conn, t, &id, body, if_match, false)
             }
-            _ => Err(Error::PreconditionFailed(format!("conditional update criteria match more than one {t}"))),
+            _ => Err(Error::PreconditionFailed(format!(
+                "conditional update criteria match more than one {t}"
+            ))),
         }
     })
 }
@@ -184,7 +217,10 @@ fn insert_new(
     let last_updated = now_micros();
     let rid = resources::insert_current(conn, t.as_str(), id.as_str(), 1, last_updated)?;
     let stored = store_version(conn, rid, t, id, 1, last_updated, resource, method)?;
-    Ok(Written { kind: WriteKind::Created, stored })
+    Ok(Written {
+        kind: WriteKind::Created,
+        stored,
+    })
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -198,7 +234,12 @@ fn store_version(
     resource: Value,
     method: &str,
 ) -> Result<Stored, Error> {
-    let stamped = fres::stamp(resource, id.as_str(), version, &time::fhir_instant(last_updated));
+    let stamped = fres::stamp(
+        resource,
+        id.as_str(),
+        version,
+        &time::fhir_instant(last_updated),
+    );
     let body = serde_json::to_vec(&stamped).map_err(|e| Error::Internal(e.to_string()))?;
     resources::insert_history(
         conn,
@@ -213,7 +254,13 @@ fn store_version(
         },
     )?;
     index::replace(conn, rid, t.as_str(), &extract::tokens(&stamped))?;
-    Ok(Stored { res_type: t.to_string(), id: id.to_string(), version, last_updated, body: Some(body) })
+    Ok(Stored {
+        res_type: t.to_string(),
+        id: id.to_string(),
+        version,
+        last_updated,
+        body: Some(body),
+    })
 }
 
 /// What a delete did.
@@ -230,7 +277,11 @@ pub fn delete(s: &Services, t: &ResourceType, id: &LogicalId) -> Result<Deleted,
     s.store.write(|conn| delete_in_tx(conn, t, id))
 }
 
-fn delete_in_tx(conn: &mut AnyConnection, t: &ResourceType, id: &LogicalId) -> Result<Deleted, Error> {
+fn delete_in_tx(
+    conn: &mut AnyConnection,
+    t: &ResourceType,
+    id: &LogicalId,
+) -> Result<Deleted, Error> {
     let Some(cur) = resources::current(conn, t.as_str(), id.as_str(), true)? else {
         return Ok(Deleted::Nothing);
     };
@@ -257,7 +308,11 @@ fn delete_in_tx(conn: &mut AnyConnection, t: &ResourceType, id: &LogicalId) -> R
 }
 
 /// DELETE [type]?criteria — deletes the single match; more than one match → 412.
-pub fn conditional_delete(s: &Services, t: &ResourceType, criteria: &str) -> Result<Deleted, Error> {
+pub fn conditional_delete(
+    s: &Services,
+    t: &ResourceType,
+    criteria: &str,
+) -> Result<Deleted, Error> {
     let c = Criteria::parse(criteria)?;
     s.store.write(|conn| {
         resources::take_write_lock(conn, &format!("{t}?{}", c.canonical()))?;
@@ -265,7 +320,9 @@ pub fn conditional_delete(s: &Services, t: &ResourceType, criteria: &str) -> Res
         match hits.as_slice() {
             [] => Ok(Deleted::Nothing),
             [one] => delete_in_tx(conn, t, &LogicalId::parse(&one.res_id)?),
-            _ => Err(Error::PreconditionFailed(format!("conditional delete criteria match more than one {t}"))),
+            _ => Err(Error::PreconditionFailed(format!(
+                "conditional delete criteria match more than one {t}"
+            ))),
         }
     })
 }

@@ -24,7 +24,10 @@ impl Criteria {
             any = true;
             match name.as_str() {
                 "_id" => {
-                    let ids: Vec<String> = split_unescaped(&value, ',').into_iter().map(unescape).collect();
+                    let ids: Vec<String> = split_unescaped(&value, ',')
+                        .into_iter()
+                        .map(unescape)
+                        .collect();
                     c.ids = Some(match c.ids.take() {
                         // AND of two _id lists: the intersection.
                         Some(prev) => prev.into_iter().filter(|i| ids.contains(i)).collect(),
@@ -42,14 +45,22 @@ impl Criteria {
                     let code = unescape(code);
                     c.tokens.push(TokenMatch {
                         param: "identifier".into(),
-                        system: system.map(|s| if s.is_empty() { None } else { Some(unescape(s)) }),
+                        system: system.map(|s| {
+                            if s.is_empty() {
+                                None
+                            } else {
+                                Some(unescape(s))
+                            }
+                        }),
                         code: if code.is_empty() { None } else { Some(code) },
                     });
                 }
                 other => {
                     return Err(Error::invalid(
                         Some(other),
-                        format!("search parameter {other:?} is not supported in conditional criteria (supported: _id, identifier)"),
+                        format!(
+                            "search parameter {other:?} is not supported in conditional criteria (supported: _id, identifier)"
+                        ),
                     ));
                 }
             }
@@ -109,7 +120,9 @@ fn percent_decode(s: &str) -> String {
                 i += 1;
             }
             b'%' if i + 2 < bytes.len() => {
-                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).ok().and_then(|h| u8::from_str_radix(h, 16).ok());
+                let hex = std::str::from_utf8(&bytes[i + 1..i + 3])
+                    .ok()
+                    .and_then(|h| u8::from_str_radix(h, 16).ok());
                 match hex {
                     Some(b) => {
                         out.push(b);
@@ -140,14 +153,21 @@ mod tests {
         assert_eq!(c.ids, Some(vec!["a".to_string(), "b".to_string()]));
         assert_eq!(
             c.tokens,
-            vec![TokenMatch { param: "identifier".into(), system: Some(Some("http://s".into())), code: Some("12".into()) }]
+            vec![TokenMatch {
+                param: "identifier".into(),
+                system: Some(Some("http://s".into())),
+                code: Some("12".into())
+            }]
         );
         assert_eq!(c.canonical(), "_id=a,b&identifier=http://s|12");
     }
 
     #[test]
     fn unknown_params_are_refused() {
-        assert!(matches!(Criteria::parse("name=smith"), Err(Error::Invalid(_))));
+        assert!(matches!(
+            Criteria::parse("name=smith"),
+            Err(Error::Invalid(_))
+        ));
         assert!(matches!(Criteria::parse(""), Err(Error::Invalid(_))));
     }
 

@@ -16,7 +16,10 @@ pub fn tokens(resource: &Value) -> Vec<TokenRow> {
         if let Some(value) = ident.get("value").and_then(Value::as_str) {
             let row = TokenRow {
                 param: "identifier".into(),
-                system: ident.get("system").and_then(Value::as_str).map(str::to_string),
+                system: ident
+                    .get("system")
+                    .and_then(Value::as_str)
+                    .map(str::to_string),
                 code: value.to_string(),
             };
             if !rows.contains(&row) {
@@ -38,8 +41,16 @@ mod tests {
         assert_eq!(
             tokens(&p),
             vec![
-                TokenRow { param: "identifier".into(), system: Some("urn:s".into()), code: "1".into() },
-                TokenRow { param: "identifier".into(), system: None, code: "2".into() },
+                TokenRow {
+                    param: "identifier".into(),
+                    system: Some("urn:s".into()),
+                    code: "1".into()
+                },
+                TokenRow {
+                    param: "identifier".into(),
+                    system: None,
+                    code: "2".into()
+                },
             ]
         );
     }

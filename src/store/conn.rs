@@ -1,10 +1,10 @@
 //! Connections: one enum over PostgreSQL and SQLite, and an r2d2 manager that dispatches on the URL
 //! scheme itself, so a wrong URL or password surfaces as the real error instead of a pool timeout.
 
+use diesel::Connection;
 use diesel::connection::SimpleConnection;
 use diesel::pg::PgConnection;
 use diesel::sqlite::SqliteConnection;
-use diesel::Connection;
 
 #[derive(diesel::MultiConnection)]
 pub enum AnyConnection {
@@ -59,7 +59,9 @@ impl std::fmt::Debug for DbTarget {
 
 #[derive(Debug, thiserror::Error)]
 pub enum UrlError {
-    #[error("database URL must start with postgres://, postgresql:// or sqlite:// (got scheme {0:?})")]
+    #[error(
+        "database URL must start with postgres://, postgresql:// or sqlite:// (got scheme {0:?})"
+    )]
     UnknownScheme(String),
     #[error("database URL is empty")]
     Empty,
@@ -72,10 +74,21 @@ impl DbTarget {
             return Err(UrlError::Empty);
         }
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            return Ok(DbTarget { backend: Backend::Postgres, location: url.to_string(), schema: None });
+            return Ok(DbTarget {
+                backend: Backend::Postgres,
+                location: url.to_string(),
+                schema: None,
+            });
         }
-        if let Some(rest) = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")) {
-            return Ok(DbTarget { backend: Backend::Sqlite, location: rest.to_string(), schema: None });
+        if let Some(rest) = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))
+        {
+            return Ok(DbTarget {
+                backend: Backend::Sqlite,
+                location: rest.to_string(),
+                schema: None,
+            });
         }
         match url.split_once("://") {
             Some((scheme, _)) => Err(UrlError::UnknownScheme(scheme.to_string())),
@@ -125,7 +138,8 @@ impl r2d2::ManageConnection for Manager {
                         "CREATE SCHEMA IF NOT EXISTS {schema}; SET search_path TO {schema};"
                     ));
                 }
-                conn.batch_execute(&setup).map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
+                conn.batch_execute(&setup)
+                    .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
                 Ok(AnyConnection::Postgresql(conn))
             }
             Backend::Sqlite => {
@@ -142,7 +156,8 @@ impl r2d2::ManageConnection for Manager {
     }
 
     fn is_valid(&self, conn: &mut AnyConnection) -> Result<(), diesel::ConnectionError> {
-        conn.batch_execute("SELECT 1").map_err(diesel::ConnectionError::CouldntSetupConfiguration)
+        conn.batch_execute("SELECT 1")
+            .map_err(diesel::ConnectionError::CouldntSetupConfiguration)
     }
 
     fn has_broken(&self, _conn: &mut AnyConnection) -> bool {

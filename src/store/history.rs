@@ -62,12 +62,14 @@ fn where_clause(q: &HistoryQuery, binds: &mut Binds, with_cursor: bool) -> Strin
             binds.int(low)
         ));
     }
-    if with_cursor {
-        if let Some(before) = q.before_seq {
-            conds.push(format!("h.seq < {}", binds.int(before)));
-        }
+    if with_cursor && let Some(before) = q.before_seq {
+        conds.push(format!("h.seq < {}", binds.int(before)));
     }
-    if conds.is_empty() { String::new() } else { format!(" WHERE {}", conds.join(" AND ")) }
+    if conds.is_empty() {
+        String::new()
+    } else {
+        format!(" WHERE {}", conds.join(" AND "))
+    }
 }
 
 /// One page, newest first; fetches one extra row so the caller knows whether a next page exists.

@@ -14,7 +14,12 @@ pub struct TokenRow {
 }
 
 /// Replaces every index row of a resource (current version only is indexed).
-pub fn replace(conn: &mut AnyConnection, rid: i64, res_type: &str, tokens: &[TokenRow]) -> Result<(), StoreError> {
+pub fn replace(
+    conn: &mut AnyConnection,
+    rid: i64,
+    res_type: &str,
+    tokens: &[TokenRow],
+) -> Result<(), StoreError> {
     clear(conn, rid)?;
     for t in tokens {
         sql_query("INSERT INTO search_token (rid, res_type, param, system, code) VALUES ($1, $2, $3, $4, $5)")
@@ -29,7 +34,9 @@ pub fn replace(conn: &mut AnyConnection, rid: i64, res_type: &str, tokens: &[Tok
 }
 
 pub fn clear(conn: &mut AnyConnection, rid: i64) -> Result<(), StoreError> {
-    sql_query("DELETE FROM search_token WHERE rid = $1").bind::<BigInt, _>(rid).execute(conn)?;
+    sql_query("DELETE FROM search_token WHERE rid = $1")
+        .bind::<BigInt, _>(rid)
+        .execute(conn)?;
     Ok(())
 }
 
@@ -59,7 +66,10 @@ pub fn find(
     after_id: Option<&str>,
 ) -> Result<Vec<Hit>, StoreError> {
     let mut binds = Binds::default();
-    let mut conds = vec![format!("r.res_type = {}", binds.text(res_type)), "r.deleted = 0".to_string()];
+    let mut conds = vec![
+        format!("r.res_type = {}", binds.text(res_type)),
+        "r.deleted = 0".to_string(),
+    ];
     if let Some(ids) = ids {
         let list: Vec<String> = ids.iter().map(|i| binds.text(i.clone())).collect();
         conds.push(format!("r.res_id IN ({})", list.join(", ")));
@@ -77,7 +87,10 @@ pub fn find(
             Some(None) => sub.push("t.system IS NULL".to_string()),
             Some(Some(s)) => sub.push(format!("t.system = {}", binds.text(s.clone()))),
         }
-        conds.push(format!("EXISTS (SELECT 1 FROM search_token t WHERE {})", sub.join(" AND ")));
+        conds.push(format!(
+            "EXISTS (SELECT 1 FROM search_token t WHERE {})",
+            sub.join(" AND ")
+        ));
     }
     if let Some(after) = after_id {
         conds.push(format!("r.res_id > {}", binds.text(after)));

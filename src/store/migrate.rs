@@ -15,6 +15,8 @@ pub fn run_pending(store: &Store) -> Result<Vec<String>, StoreError> {
         AnyConnection::Sqlite(_) => SQLITE,
         AnyConnection::Postgresql(_) => POSTGRES,
     };
-    let applied = conn.run_pending_migrations(source).map_err(|e| StoreError::Migration(e.to_string()))?;
+    let applied = conn
+        .run_pending_migrations(source)
+        .map_err(|e| StoreError::Migration(e.to_string()))?;
     Ok(applied.iter().map(|v| v.to_string()).collect())
 }

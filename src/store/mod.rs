@@ -1,8 +1,8 @@
 //! The only module that speaks SQL. One code path for SQLite and PostgreSQL: statements are written
 //! with `$n` placeholders, which both engines accept, and the few dialect differences live in `dialect`.
 
-pub mod conn;
 pub mod binds;
+pub mod conn;
 pub mod dialect;
 pub mod history;
 pub mod index;
@@ -36,8 +36,10 @@ impl StoreError {
     fn is_retryable(&self) -> bool {
         match self {
             StoreError::Query(DieselError::DatabaseError(kind, info)) => {
-                matches!(kind, DatabaseErrorKind::SerializationFailure | DatabaseErrorKind::UniqueViolation)
-                    || info.message().contains("deadlock")
+                matches!(
+                    kind,
+                    DatabaseErrorKind::SerializationFailure | DatabaseErrorKind::UniqueViolation
+                ) || info.message().contains("deadlock")
                     || info.message().contains("database is locked")
             }
             _ => false,
@@ -57,17 +59,19 @@ impl Store {
     pub fn open(target: DbTarget, max_size: u32) -> Result<Store, StoreError> {
         use r2d2::ManageConnection;
         let backend = target.backend;
-        if backend == Backend::Sqlite {
-            if let Some(parent) = std::path::Path::new(&target.location).parent() {
-                if !parent.as_os_str().is_empty() {
-                    std::fs::create_dir_all(parent)
-                        .map_err(|e| StoreError::Connect(format!("cannot create {}: {e}", parent.display())))?;
-                }
-            }
+        if backend == Backend::Sqlite
+            && let Some(parent) = std::path::Path::new(&target.location).parent()
+            && !parent.as_os_str().is_empty()
+        {
+            std::fs::create_dir_all(parent).map_err(|e| {
+                StoreError::Connect(format!("cannot create {}: {e}", parent.display()))
+            })?;
         }
         let manager = conn::Manager::new(target);
         // Connect once outside the pool so the real error is reported, not r2d2's timeout.
-        manager.connect().map_err(|e| StoreError::Connect(e.to_string()))?;
+        manager
+            .connect()
+            .map_err(|e| StoreError::Connect(e.to_string()))?;
         let pool = r2d2::Pool::builder()
             .max_size(max_size)
             .min_idle(Some(1))
@@ -82,7 +86,9 @@ impl Store {
     }
 
     pub fn conn(&self) -> Result<PooledConn, StoreError> {
-        self.pool.get().map_err(|e| StoreError::Connect(e.to_string()))
+        self.pool
+            .get()
+            .map_err(|e| StoreError::Connect(e.to_string()))
     }
 
     pub fn pool_state(&self) -> (u32, u32) {
@@ -93,7 +99,10 @@ impl Store {
     /// Runs `work` in one write transaction and commits. On SQLite the transaction takes the write
     /// lock up front (BEGIN IMMEDIATE), so read-then-write sequences cannot race. A transaction that
     /// lost a race (unique violation, serialization failure) is retried from the start.
-    pub fn write<T, E>(&self, mut work: impl FnMut(&mut AnyConnection) -> Result<T, E>) -> Result<T, E>
+    pub fn write<T, E>(
+        &self,
+        mut work: impl FnMut(&mut AnyConnection) -> Result<T, E>,
+    ) -> Result<T, E>
     where
         E: From<StoreError>,
         E: AsStoreError,

@@ -66,7 +66,9 @@ pub const ENCODING_JSON: &str = "json";
 pub fn decode_content(encoding: &str, bytes: &[u8]) -> Result<Vec<u8>, StoreError> {
     match encoding {
         ENCODING_JSON => Ok(bytes.to_vec()),
-        other => Err(StoreError::Corrupt(format!("unknown content encoding {other:?}"))),
+        other => Err(StoreError::Corrupt(format!(
+            "unknown content encoding {other:?}"
+        ))),
     }
 }
 
@@ -80,7 +82,11 @@ pub fn current(
     res_id: &str,
     lock: bool,
 ) -> Result<Option<Current>, StoreError> {
-    let lock_sql = if lock { dialect::for_update(conn.backend()) } else { "" };
+    let lock_sql = if lock {
+        dialect::for_update(conn.backend())
+    } else {
+        ""
+    };
     let sql = format!(
         "SELECT rid, version, last_updated, deleted FROM resource WHERE res_type = $1 AND res_id = $2{lock_sql}"
     );
@@ -126,7 +132,10 @@ pub fn read_version(
 }
 
 /// Reads several current resources by rid in one statement (search results, includes).
-pub fn read_current_many(conn: &mut AnyConnection, rids: &[i64]) -> Result<Vec<(i64, Version)>, StoreError> {
+pub fn read_current_many(
+    conn: &mut AnyConnection,
+    rids: &[i64],
+) -> Result<Vec<(i64, Version)>, StoreError> {
     #[derive(QueryableByName)]
     struct Row {
         #[diesel(sql_type = BigInt)]
@@ -138,7 +147,11 @@ pub fn read_current_many(conn: &mut AnyConnection, rids: &[i64]) -> Result<Vec<(
         return Ok(Vec::new());
     }
     // rids are integers we produced: safe to inline, and it keeps one statement for any count.
-    let list = rids.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
+    let list = rids
+        .iter()
+        .map(i64::to_string)
+        .collect::<Vec<_>>()
+        .join(",");
     let sql = format!(
         "SELECT r.rid AS rid, {VERSION_COLUMNS} FROM resource r JOIN resource_history h ON h.rid = r.rid AND h.version = r.version \
          WHERE r.rid IN ({list})"

@@ -1,6 +1,6 @@
 //! Test harness: each test starts its own `hms` server (the production composition root) on a
 //! random port, on a fresh SQLite file or a fresh PostgreSQL schema, and talks to it over HTTP.
-#![allow(dead_code)]
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use std::net::SocketAddr;
 use std::sync::mpsc;
@@ -23,13 +23,17 @@ pub fn backends() -> Vec<Backend> {
     if pg_url().is_some() {
         v.push(Backend::Postgres);
     } else {
-        eprintln!("note: HMS_TEST_DATABASE_URL is not set; PostgreSQL variant skipped (SQLite only)");
+        eprintln!(
+            "note: HMS_TEST_DATABASE_URL is not set; PostgreSQL variant skipped (SQLite only)"
+        );
     }
     v
 }
 
 pub fn pg_url() -> Option<String> {
-    std::env::var("HMS_TEST_DATABASE_URL").ok().filter(|s| !s.is_empty())
+    std::env::var("HMS_TEST_DATABASE_URL")
+        .ok()
+        .filter(|s| !s.is_empty())
 }
 
 pub struct TestServer {
@@ -71,23 +75,39 @@ impl TestServer {
             actix_web::rt::System::new().block_on(async move {
                 let store = hms::app::open_store(&config).expect("open store");
                 let built = hms::app::build(config, store).expect("build server");
-                tx.send((built.addr, built.server.handle())).expect("send addr");
+                tx.send((built.addr, built.server.handle()))
+                    .expect("send addr");
                 let _ = built.server.await;
             });
         });
-        let (addr, handle) = rx.recv_timeout(Duration::from_secs(60)).expect("server did not start");
-        TestServer { backend, addr, base: format!("http://{addr}/fhir"), handle, thread: Some(thread), schema, dir }
+        let (addr, handle) = rx
+            .recv_timeout(Duration::from_secs(60))
+            .expect("server did not start");
+        TestServer {
+            backend,
+            addr,
+            base: format!("http://{addr}/fhir"),
+            handle,
+            thread: Some(thread),
+            schema,
+            dir,
+        }
     }
 
     pub fn client(&self) -> Client {
-        Client { base: self.base.clone(), inner: client() }
+        Client {
+            base: self.base.clone(),
+            inner: client(),
+        }
     }
 }
 
 impl Drop for TestServer {
     fn drop(&mut self) {
         let handle = self.handle.clone();
-        let _ = std::thread::spawn(move || actix_web::rt::System::new().block_on(handle.stop(true))).join();
+        let _ =
+            std::thread::spawn(move || actix_web::rt::System::new().block_on(handle.stop(true)))
+                .join();
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
@@ -103,7 +123,10 @@ impl Drop for TestServer {
 }
 
 fn client() -> awc::Client {
-    awc::Client::builder().timeout(Duration::from_secs(120)).disable_redirects().finish()
+    awc::Client::builder()
+        .timeout(Duration::from_secs(120))
+        .disable_redirects()
+        .finish()
 }
 
 #[derive(Clone)]
@@ -121,12 +144,19 @@ pub struct Resp {
 
 impl Resp {
     pub fn json(&self) -> Value {
-        serde_json::from_slice(&self.body)
-            .unwrap_or_else(|e| panic!("response is not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
+            panic!(
+                "response is not JSON ({e}): {}",
+                String::from_utf8_lossy(&self.body)
+            )
+        })
     }
 
     pub fn header(&self, name: &str) -> Option<String> {
-        self.headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string)
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
     }
 
     pub fn text(&self) -> String {
@@ -136,7 +166,10 @@ impl Resp {
     /// Asserts an OperationOutcome and returns the diagnostics + expressions of its issues.
     pub fn outcome(&self) -> Vec<(String, String, Vec<String>)> {
         let v = self.json();
-        assert_eq!(v["resourceType"], "OperationOutcome", "expected OperationOutcome: {v}");
+        assert_eq!(
+            v["resourceType"], "OperationOutcome",
+            "expected OperationOutcome: {v}"
+        );
         v["issue"]
             .as_array()
             .expect("issue array")
@@ -145,7 +178,14 @@ impl Resp {
                 (
                     i["code"].as_str().unwrap_or("").to_string(),
                     i["diagnostics"].as_str().unwrap_or("").to_string(),
-                    i["expression"].as_array().map(|a| a.iter().filter_map(|e| e.as_str().map(str::to_string)).collect()).unwrap_or_default(),
+                    i["expression"]
+                        .as_array()
+                        .map(|a| {
+                            a.iter()
+                                .filter_map(|e| e.as_str().map(str::to_string))
+                                .collect()
+                        })
+                        .unwrap_or_default(),
                 )
             })
             .collect()
@@ -154,10 +194,20 @@ impl Resp {
 
 impl Client {
     pub fn url(&self, path: &str) -> String {
-        if path.starts_with("http") { path.to_string() } else { format!("{}/{}", self.base, path.trim_start_matches('/')) }
+        if path.starts_with("http") {
+            path.to_string()
+        } else {
+            format!("{}/{}", self.base, path.trim_start_matches('/'))
+        }
     }
 
-    pub async fn send(&self, method: Method, path: &str, headers: &[(&str, &str)], body: Option<Vec<u8>>) -> Resp {
+    pub async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<Vec<u8>>,
+    ) -> Resp {
         let mut req = self.inner.request(method, self.url(path));
         for (k, v) in headers {
             req = req.insert_header((*k, *v));
@@ -167,8 +217,17 @@ impl Client {
             None => req.send().await,
         }
         .unwrap_or_else(|e| panic!("request to {path} failed: {e}"));
-        let body = res.body().limit(256 * 1024 * 1024).await.expect("read body").to_vec();
-        Resp { status: res.status().as_u16(), headers: res.headers().clone(), body }
+        let body = res
+            .body()
+            .limit(256 * 1024 * 1024)
+            .await
+            .expect("read body")
+            .to_vec();
+        Resp {
+            status: res.status().as_u16(),
+            headers: res.headers().clone(),
+            body,
+        }
     }
 
     pub async fn get(&self, path: &str) -> Resp {
@@ -186,7 +245,13 @@ impl Client {
     pub async fn post_h(&self, path: &str, body: &Value, headers: &[(&str, &str)]) -> Resp {
         let mut h = vec![("content-type", "application/fhir+json")];
         h.extend_from_slice(headers);
-        self.send(Method::POST, path, &h, Some(serde_json::to_vec(body).expect("json"))).await
+        self.send(
+            Method::POST,
+            path,
+            &h,
+            Some(serde_json::to_vec(body).expect("json")),
+        )
+        .await
     }
 
     pub async fn put(&self, path: &str, body: &Value) -> Resp {
@@ -196,7 +261,13 @@ impl Client {
     pub async fn put_h(&self, path: &str, body: &Value, headers: &[(&str, &str)]) -> Resp {
         let mut h = vec![("content-type", "application/fhir+json")];
         h.extend_from_slice(headers);
-        self.send(Method::PUT, path, &h, Some(serde_json::to_vec(body).expect("json"))).await
+        self.send(
+            Method::PUT,
+            path,
+            &h,
+            Some(serde_json::to_vec(body).expect("json")),
+        )
+        .await
     }
 
     pub async fn put_raw(&self, path: &str, body: Vec<u8>, headers: &[(&str, &str)]) -> Resp {
@@ -214,7 +285,9 @@ impl Client {
 
 /// Reads a fixture file under tests/fixtures.
 pub fn fixture(rel: &str) -> Vec<u8> {
-    let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(rel);
+    let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(rel);
     std::fs::read(&p).unwrap_or_else(|e| panic!("fixture {}: {e}", p.display()))
 }
 

@@ -36,6 +36,8 @@ pub fn parse_resource(bytes: &[u8]) -> Result<Value, Issue> {
             // serde_json appends " at line L column C"; add the byte offset.
             structure(format!("invalid JSON: {msg} (byte {at})"))
         })?;
+    let mut value = value;
+    crate::numbers::restore_lexemes(bytes, &mut value);
     if !value.is_object() {
         return Err(structure(
             "a FHIR resource must be a JSON object".to_string(),

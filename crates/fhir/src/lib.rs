@@ -4,6 +4,7 @@
 
 pub mod json;
 pub mod model;
+mod numbers;
 pub mod outcome;
 pub mod validate;
 
