@@ -458,3 +458,49 @@ fn mapping_is_deterministic() {
         map("siu_s12_msconv_1.hl7").bundle
     );
 }
+
+fn retrigger(name: &str, from: &str, to: &str) -> Mapped {
+    let text = String::from_utf8(normalized(name))
+        .unwrap()
+        .replacen(from, to, 1);
+    map_message(
+        &Message::parse(text.as_bytes()).unwrap(),
+        &MappingConfig::default(),
+    )
+    .unwrap()
+}
+
+#[test]
+fn other_adt_events_without_fixtures() {
+    assert_eq!(
+        encounter(&retrigger("adt_a04_msconv_2.hl7", "ADT^A04", "ADT^A05"))["status"],
+        "planned"
+    );
+    let a06 = retrigger("adt_a04_msconv_2.hl7", "ADT^A04", "ADT^A06");
+    assert_eq!(encounter(&a06)["status"], "in-progress");
+    let a12 = retrigger("adt_a02_hl7parser.hl7", "ADT^A02", "ADT^A12");
+    assert_eq!(
+        one(&a12, "Encounter")["resource"]["location"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    for ev in ["ADT^A28", "ADT^A31"] {
+        let m = retrigger("adt_a04_msconv_2.hl7", "ADT^A04", ev);
+        assert!(entries(&m, "Encounter").is_empty());
+        assert_eq!(entries(&m, "Patient").len(), 1);
+    }
+    let e = map_message(
+        &Message::parse(
+            String::from_utf8(normalized("siu_s12_msconv_1.hl7"))
+                .unwrap()
+                .replacen("SIU^S12", "SIU^S17", 1)
+                .as_bytes(),
+        )
+        .unwrap(),
+        &MappingConfig::default(),
+    )
+    .unwrap_err();
+    assert_eq!((e.code, e.field, e.component), (201, 9, Some(2)));
+}
