@@ -53,30 +53,39 @@ pub fn create(
     check_type(&resource, t)?;
     validate(&resource)?;
     let criteria = if_none_exist.map(Criteria::parse).transpose()?;
-    s.store.write(|conn| {
-        if let Some(c) = &criteria {
-            resources::take_write_lock(conn, &format!("{t}?{}", c.canonical()))?;
-            let hits = index::find(conn, t.as_str(), c.ids.as_deref(), &c.tokens, 2, None)?;
-            match hits.as_slice() {
-                [] => {}
-                [one] => {
-                    let v = resources::read_current(conn, t.as_str(), &one.res_id)?
-                        .ok_or_else(|| Error::Internal("matched resource vanished".into()))?;
-                    return Ok(Written {
-                        kind: WriteKind::Unchanged,
-                        stored: Stored::from_version(v)?,
-                    });
-                }
-                _ => {
-                    return Err(Error::PreconditionFailed(format!(
-                        "If-None-Exist criteria match more than one {t}"
-                    )));
-                }
+    s.store
+        .write(|conn| create_in_tx(conn, t, resource.clone(), criteria.as_ref()))
+}
+
+/// The create step inside a caller's transaction (the resource is already validated).
+pub fn create_in_tx(
+    conn: &mut AnyConnection,
+    t: &ResourceType,
+    resource: Value,
+    if_none_exist: Option<&Criteria>,
+) -> Result<Written, Error> {
+    if let Some(c) = if_none_exist {
+        resources::take_write_lock(conn, &format!("{t}?{}", c.canonical()))?;
+        let hits = index::find(conn, t.as_str(), c.ids.as_deref(), &c.tokens, 2, None)?;
+        match hits.as_slice() {
+            [] => {}
+            [one] => {
+                let v = resources::read_current(conn, t.as_str(), &one.res_id)?
+                    .ok_or_else(|| Error::Internal("matched resource vanished".into()))?;
+                return Ok(Written {
+                    kind: WriteKind::Unchanged,
+                    stored: Stored::from_version(v)?,
+                });
+            }
+            _ => {
+                return Err(Error::PreconditionFailed(format!(
+                    "If-None-Exist criteria match more than one {t}"
+                )));
             }
         }
-        let id = LogicalId::generate();
-        insert_new(conn, t, &id, resource.clone(), "POST")
-    })
+    }
+    let id = LogicalId::generate();
+    insert_new(conn, t, &id, resource, "POST")
 }
 
 /// PUT [type]/[id]. Creates with the client's id when absent (update-as-create).
@@ -115,7 +124,9 @@ pub fn update(
         .write(|conn| update_in_tx(conn, t, id, resource.clone(), if_match, if_none_match_any))
 }
 
-fn update_in_tx(
+/// The update step inside a caller's transaction (the resource is already validated and its id
+/// checked against the URL).
+pub fn update_in_tx(
     conn: &mut AnyConnection,
     t: &ResourceType,
     id: &LogicalId,
@@ -168,42 +179,52 @@ pub fn conditional_update(
     check_type(&resource, t)?;
     validate(&resource)?;
     let c = Criteria::parse(criteria)?;
-    s.store.write(|conn| {
-        resources::take_write_lock(conn, &format!("{t}?{}", c.canonical()))?;
-        let hits = index::find(conn, t.as_str(), c.ids.as_deref(), &c.tokens, 2, None)?;
-        let body_id = resource.get("id").and_then(Value::as_str);
-        match hits.as_slice() {
-            [] => {
-                let id = match body_id {
-                    Some(b) => LogicalId::parse(b)?,
-                    None => LogicalId::generate(),
-                };
-                update_in_tx(conn, t, &id, resource.clone(), if_match, false)
-            }
-            [one] => {
-                if let Some(b) = body_id
-                    && b != one.res_id
-                {
-                    return Err(Error::invalid(
-                        Some(&format!("{t}.id")),
-                        format!(
-                            "resource id {b:?} differs from the matched resource {}",
-                            one.res_id
-                        ),
-                    ));
-                }
-                let id = LogicalId::parse(&one.res_id)?;
-                let mut body = resource.clone();
-                if let Some(obj) = body.as_object_mut() {
-                    obj.insert("id".into(), Value::String(one.res_id.clone()));
-                }
-                update_in_tx(conn, t, &id, body, if_match, false)
-            }
-            _ => Err(Error::PreconditionFailed(format!(
-                "conditional update criteria match more than one {t}"
-            ))),
+    s.store
+        .write(|conn| conditional_update_in_tx(conn, t, &c, resource.clone(), if_match))
+}
+
+/// The conditional-update step inside a caller's transaction.
+pub fn conditional_update_in_tx(
+    conn: &mut AnyConnection,
+    t: &ResourceType,
+    c: &Criteria,
+    resource: Value,
+    if_match: Option<i64>,
+) -> Result<Written, Error> {
+    resources::take_write_lock(conn, &format!("{t}?{}", c.canonical()))?;
+    let hits = index::find(conn, t.as_str(), c.ids.as_deref(), &c.tokens, 2, None)?;
+    let body_id = resource.get("id").and_then(Value::as_str);
+    match hits.as_slice() {
+        [] => {
+            let id = match body_id {
+                Some(b) => LogicalId::parse(b)?,
+                None => LogicalId::generate(),
+            };
+            update_in_tx(conn, t, &id, resource.clone(), if_match, false)
         }
-    })
+        [one] => {
+            if let Some(b) = body_id
+                && b != one.res_id
+            {
+                return Err(Error::invalid(
+                    Some(&format!("{t}.id")),
+                    format!(
+                        "resource id {b:?} differs from the matched resource {}",
+                        one.res_id
+                    ),
+                ));
+            }
+            let id = LogicalId::parse(&one.res_id)?;
+            let mut body = resource.clone();
+            if let Some(obj) = body.as_object_mut() {
+                obj.insert("id".into(), Value::String(one.res_id.clone()));
+            }
+            update_in_tx(conn, t, &id, body, if_match, false)
+        }
+        _ => Err(Error::PreconditionFailed(format!(
+            "conditional update criteria match more than one {t}"
+        ))),
+    }
 }
 
 /// Inserts version 1 of a new resource (or fails on an id clash, which the retry loop resolves).
@@ -277,7 +298,8 @@ pub fn delete(s: &Services, t: &ResourceType, id: &LogicalId) -> Result<Deleted,
     s.store.write(|conn| delete_in_tx(conn, t, id))
 }
 
-fn delete_in_tx(
+/// The delete step inside a caller's transaction.
+pub fn delete_in_tx(
     conn: &mut AnyConnection,
     t: &ResourceType,
     id: &LogicalId,
@@ -314,15 +336,22 @@ pub fn conditional_delete(
     criteria: &str,
 ) -> Result<Deleted, Error> {
     let c = Criteria::parse(criteria)?;
-    s.store.write(|conn| {
-        resources::take_write_lock(conn, &format!("{t}?{}", c.canonical()))?;
-        let hits = index::find(conn, t.as_str(), c.ids.as_deref(), &c.tokens, 2, None)?;
-        match hits.as_slice() {
-            [] => Ok(Deleted::Nothing),
-            [one] => delete_in_tx(conn, t, &LogicalId::parse(&one.res_id)?),
-            _ => Err(Error::PreconditionFailed(format!(
-                "conditional delete criteria match more than one {t}"
-            ))),
-        }
-    })
+    s.store.write(|conn| conditional_delete_in_tx(conn, t, &c))
+}
+
+/// The conditional-delete step inside a caller's transaction.
+pub fn conditional_delete_in_tx(
+    conn: &mut AnyConnection,
+    t: &ResourceType,
+    c: &Criteria,
+) -> Result<Deleted, Error> {
+    resources::take_write_lock(conn, &format!("{t}?{}", c.canonical()))?;
+    let hits = index::find(conn, t.as_str(), c.ids.as_deref(), &c.tokens, 2, None)?;
+    match hits.as_slice() {
+        [] => Ok(Deleted::Nothing),
+        [one] => delete_in_tx(conn, t, &LogicalId::parse(&one.res_id)?),
+        _ => Err(Error::PreconditionFailed(format!(
+            "conditional delete criteria match more than one {t}"
+        ))),
+    }
 }
