@@ -66,7 +66,7 @@ pub fn create_in_tx(
 ) -> Result<Written, Error> {
     if let Some(c) = if_none_exist {
         resources::take_write_lock(conn, &format!("{t}?{}", c.canonical()))?;
-        let hits = index::find(conn, t.as_str(), c.ids.as_deref(), &c.tokens, 2, None)?;
+        let hits = c.find(conn, t.as_str(), 2)?;
         match hits.as_slice() {
             [] => {}
             [one] => {
@@ -192,7 +192,7 @@ pub fn conditional_update_in_tx(
     if_match: Option<i64>,
 ) -> Result<Written, Error> {
     resources::take_write_lock(conn, &format!("{t}?{}", c.canonical()))?;
-    let hits = index::find(conn, t.as_str(), c.ids.as_deref(), &c.tokens, 2, None)?;
+    let hits = c.find(conn, t.as_str(), 2)?;
     let body_id = resource.get("id").and_then(Value::as_str);
     match hits.as_slice() {
         [] => {
@@ -346,7 +346,7 @@ pub fn conditional_delete_in_tx(
     c: &Criteria,
 ) -> Result<Deleted, Error> {
     resources::take_write_lock(conn, &format!("{t}?{}", c.canonical()))?;
-    let hits = index::find(conn, t.as_str(), c.ids.as_deref(), &c.tokens, 2, None)?;
+    let hits = c.find(conn, t.as_str(), 2)?;
     match hits.as_slice() {
         [] => Ok(Deleted::Nothing),
         [one] => delete_in_tx(conn, t, &LogicalId::parse(&one.res_id)?),

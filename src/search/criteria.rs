@@ -3,7 +3,8 @@
 //! delete or update must never touch more than the client meant.
 
 use crate::error::Error;
-use crate::store::index::TokenMatch;
+use crate::store::AnyConnection;
+use crate::store::index::{self, Hit, TokenMatch};
 
 use super::tokenize::{split_token, split_unescaped, unescape};
 
@@ -69,6 +70,19 @@ impl Criteria {
             return Err(Error::invalid(None, "conditional criteria are empty"));
         }
         Ok(c)
+    }
+
+    /// Live resources of type `t` that match, at most `limit` (ordered by id). Conditional
+    /// interactions and conditional references all resolve through here.
+    pub fn find(&self, conn: &mut AnyConnection, t: &str, limit: i64) -> Result<Vec<Hit>, Error> {
+        Ok(index::find(
+            conn,
+            t,
+            self.ids.as_deref(),
+            &self.tokens,
+            limit,
+            None,
+        )?)
     }
 
     /// A canonical text of the criteria, used as the key that serialises racing writers.
