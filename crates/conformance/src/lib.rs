@@ -1,0 +1,1 @@
+//! FHIR TestScript runner.
