@@ -19,6 +19,7 @@ mod item;
 mod lexer;
 mod model;
 mod parser;
+mod pointer;
 mod temporal;
 
 use std::collections::HashMap;
@@ -30,6 +31,7 @@ pub use error::{EvalError, ParseError};
 pub use item::{Item, Node};
 pub use model::TypeProvider;
 pub use parser::{MAX_DEPTH, parse};
+pub use pointer::json_pointer;
 pub use rust_decimal::Decimal;
 pub use temporal::{Temporal, TemporalKind};
 
