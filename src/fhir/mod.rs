@@ -7,3 +7,4 @@ pub mod ids;
 pub mod outcome;
 pub mod resource;
 pub mod time;
+pub mod types;
