@@ -78,6 +78,29 @@ pub fn evaluate<'a>(
     eval::eval(expr, std::slice::from_ref(&this), &env)
 }
 
+/// Like [`evaluate`], but the focus is an item from an earlier result, keeping its
+/// type (e.g. evaluating a composite SearchParameter component on an
+/// `Observation.component` node so the TypeProvider can type its children).
+/// `%context` is the node's JSON value; literals have no JSON and evaluate as null.
+pub fn evaluate_item<'a>(
+    expr: &Expr,
+    focus: Item<'a>,
+    ctx: &EvalContext<'a>,
+) -> Result<Vec<Item<'a>>, EvalError> {
+    let input = match &focus {
+        Item::Node(n) => n.value,
+        _ => &item::NULL,
+    };
+    let env = eval::Env {
+        ctx,
+        input,
+        this: focus.clone(),
+        index: None,
+        total: None,
+    };
+    eval::eval(expr, std::slice::from_ref(&focus), &env)
+}
+
 /// Evaluates and applies the singleton-Boolean rule used by TestScript asserts and
 /// invariants: empty → None; one Boolean → it; one other item → true; more → error.
 pub fn evaluate_to_bool<'a>(
