@@ -1,5 +1,7 @@
 //! Runs TestScripts against the in-test mock FHIR server.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::path::{Path, PathBuf};
@@ -7,7 +9,7 @@ use std::time::Duration;
 
 use hms_conformance::{
     ActionResult, LoadError, ReportResult, RunOptions, TestReport, junit_xml, load_each,
-    load_script_file, load_scripts, run_script, summary_table,
+    load_script_file, load_scripts, run_script, run_scripts_blocking, summary_table,
 };
 
 fn script(name: &str) -> PathBuf {
@@ -305,7 +307,7 @@ fn public_testscripts_load_or_explain() {
     assert!(matches!(load_script_file(&xml), Err(LoadError::Xml { .. })));
     // load_scripts (strict) stops at the invalid file.
     assert!(matches!(
-        load_scripts(&[dir.clone()]),
+        load_scripts(std::slice::from_ref(&dir)),
         Err(LoadError::Json { .. })
     ));
     // Spec fixtures `Patient/example` resolve to fixtures/Patient-example.json.
@@ -355,4 +357,64 @@ async fn public_testscripts_against_mock() {
         }
     }
     check_xml(&junit_xml(&reports));
+}
+
+#[test]
+fn blocking_runner_works_from_sync_code() {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        actix_rt::System::new().block_on(async move {
+            tx.send(common::start()).unwrap();
+            actix_rt::time::sleep(Duration::from_secs(60)).await;
+        });
+    });
+    let url = rx.recv().unwrap();
+    let s = load_script_file(&script("fail_asserts.json")).unwrap();
+    let reports = run_scripts_blocking(vec![s], opts(&url));
+    assert_eq!(reports.len(), 1);
+    assert_eq!(
+        reports[0].result,
+        ReportResult::Fail,
+        "{}",
+        dump(&reports[0])
+    );
+    assert_eq!(reports[0].counts().passed, 1);
+    assert_eq!(reports[0].counts().failed, 3);
+}
+
+#[actix_web::test]
+async fn placeholder_urls_and_missing_variables_are_errors() {
+    let server = common::start();
+    let raw = serde_json::json!({
+        "resourceType": "TestScript", "name": "Placeholders", "status": "active",
+        "variable": [{"name": "family", "hint": "[Family name]"}],
+        "test": [
+            {"name": "mustache", "action": [
+                {"operation": {"type": {"code": "read"}, "url": "{{hostname}}/Patient/1"}}]},
+            {"name": "unset variable", "action": [
+                {"operation": {"type": {"code": "search"}, "resource": "Patient", "params": "?family=${family}"}}]},
+            {"name": "no operation yet", "action": [
+                {"assert": {"label": "too-early", "response": "okay"}}]}
+        ]
+    });
+    let path = script("inline.json");
+    let s = hms_conformance::load_script_value(raw, &path).unwrap();
+    let r = run_script(&s, &opts(&server)).await;
+    assert_eq!(r.result, ReportResult::Error, "{}", dump(&r));
+    let msgs: Vec<&str> = r
+        .tests
+        .iter()
+        .map(|t| t.first_problem().unwrap().message.as_str())
+        .collect();
+    assert!(
+        msgs[0].contains("placeholder '{{hostname}}'"),
+        "{}",
+        msgs[0]
+    );
+    assert!(msgs[1].contains("--var family=VALUE"), "{}", msgs[1]);
+    assert!(
+        msgs[2].contains("no operation has been executed yet"),
+        "{}",
+        msgs[2]
+    );
 }

@@ -1,7 +1,7 @@
 //! A tiny in-memory FHIR server for the runner's tests: create/read/vread/update/
 //! delete/search-by-_id(+family)/history/metadata with status codes, ETag, Location.
 
-#![allow(dead_code)]
+#![allow(dead_code, clippy::result_large_err)]
 
 use std::collections::HashMap;
 use std::sync::Mutex;
