@@ -509,6 +509,21 @@ impl<'s> Runner<'s> {
         }
     }
 
+    /// Like [`Self::source`] but fixtures as written (no `${}` substitution), so a
+    /// variable evaluated over a fixture that mentions it cannot recurse.
+    fn source_unsubstituted(&self, id: &str) -> Result<SourceOwned<'_>, String> {
+        if let Some(x) = self.exchanges.get(id) {
+            return Ok(SourceOwned::Borrowed(Source::Exchange(x)));
+        }
+        match self.script.fixtures.get(id) {
+            Some(FixtureContent::Resource(v)) => Ok(SourceOwned::Borrowed(Source::Fixture(v))),
+            Some(FixtureContent::Unresolved(why)) => Err(format!("fixture '{id}': {why}")),
+            None => Err(format!(
+                "sourceId '{id}' names no fixture and no earlier responseId/requestId"
+            )),
+        }
+    }
+
     /// The value of `${name}`.
     pub(crate) fn var(&self, name: &str, depth: u8) -> Result<String, String> {
         if let Some((_, v)) = self.opts.variables.iter().rev().find(|(k, _)| k == name) {
@@ -562,7 +577,7 @@ impl<'s> Runner<'s> {
         let owned;
         let src: Source<'_> = match &def.source_id {
             Some(id) => {
-                owned = self.source(id)?;
+                owned = self.source_unsubstituted(id)?;
                 owned.as_source()
             }
             None => match &self.last {

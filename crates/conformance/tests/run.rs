@@ -387,34 +387,39 @@ async fn placeholder_urls_and_missing_variables_are_errors() {
     let server = common::start();
     let raw = serde_json::json!({
         "resourceType": "TestScript", "name": "Placeholders", "status": "active",
-        "variable": [{"name": "family", "hint": "[Family name]"}],
+        "contained": [{"resourceType": "Patient", "id": "loop", "name": [{"family": "${selfRef}"}]}],
+        "fixture": [{"id": "loop", "resource": {"reference": "#loop"}}],
+        "variable": [{"name": "family", "hint": "[Family name]"},
+                     {"name": "selfRef", "expression": "Patient.name.family", "sourceId": "loop"}],
         "test": [
+            {"name": "no operation yet", "action": [
+                {"assert": {"label": "too-early", "response": "okay"}}]},
             {"name": "mustache", "action": [
                 {"operation": {"type": {"code": "read"}, "url": "{{hostname}}/Patient/1"}}]},
             {"name": "unset variable", "action": [
                 {"operation": {"type": {"code": "search"}, "resource": "Patient", "params": "?family=${family}"}}]},
-            {"name": "no operation yet", "action": [
-                {"assert": {"label": "too-early", "response": "okay"}}]}
+            {"name": "self reference", "action": [
+                {"operation": {"type": {"code": "create"}, "resource": "Patient", "sourceId": "loop"}},
+                {"assert": {"label": "literal", "expression": "Patient.name.family", "value": "${selfRef}"}}]}
+
         ]
     });
     let path = script("inline.json");
     let s = hms_conformance::load_script_value(raw, &path).unwrap();
     let r = run_script(&s, &opts(&server)).await;
     assert_eq!(r.result, ReportResult::Error, "{}", dump(&r));
-    let msgs: Vec<&str> = r
-        .tests
-        .iter()
-        .map(|t| t.first_problem().unwrap().message.as_str())
-        .collect();
+    let problem = |i: usize| r.tests[i].first_problem().unwrap().message.clone();
     assert!(
-        msgs[0].contains("placeholder '{{hostname}}'"),
+        problem(0).contains("no operation has been executed yet"),
         "{}",
-        msgs[0]
+        dump(&r)
     );
-    assert!(msgs[1].contains("--var family=VALUE"), "{}", msgs[1]);
     assert!(
-        msgs[2].contains("no operation has been executed yet"),
+        problem(1).contains("placeholder '{{hostname}}'"),
         "{}",
-        msgs[2]
+        dump(&r)
     );
+    assert!(problem(2).contains("--var family=VALUE"), "{}", dump(&r));
+    // A variable evaluated over the fixture that mentions it does not recurse.
+    assert_eq!(r.tests[3].result, ReportResult::Pass, "{}", dump(&r));
 }
