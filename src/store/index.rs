@@ -65,7 +65,7 @@ pub fn replace(
             "INSERT INTO search_index ({COLUMNS}) VALUES {}",
             values.join(", ")
         );
-        b.query(sql).execute(conn)?;
+        b.query(sql, conn.backend()).execute(conn)?;
     }
     Ok(())
 }

@@ -69,7 +69,7 @@ impl TestServer {
             schema = Some(s);
         }
         tweak(&mut config);
-        hms::telemetry::init(hms::config::LogFormat::Text);
+        hms::telemetry::init_with_default(hms::config::LogFormat::Text, "warn");
         let (tx, rx) = mpsc::channel();
         let thread = std::thread::spawn(move || {
             actix_web::rt::System::new().block_on(async move {
@@ -194,11 +194,21 @@ impl Resp {
 
 impl Client {
     pub fn url(&self, path: &str) -> String {
-        if path.starts_with("http") {
+        let url = if path.starts_with("http") {
             path.to_string()
         } else {
             format!("{}/{}", self.base, path.trim_start_matches('/'))
+        };
+        // Percent-encode what a URI may not carry raw (non-ASCII, spaces), as client libraries do.
+        let mut out = String::with_capacity(url.len());
+        for b in url.bytes() {
+            if b >= 0x80 || b == b' ' {
+                out.push_str(&format!("%{b:02X}"));
+            } else {
+                out.push(b as char);
+            }
         }
+        out
     }
 
     pub async fn send(
