@@ -4,6 +4,7 @@
 pub mod bundle;
 pub mod capability;
 pub mod ids;
+pub mod json_patch;
 pub mod outcome;
 pub mod resource;
 pub mod time;

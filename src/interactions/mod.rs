@@ -2,6 +2,10 @@
 //! version and its index rows → commit; callers answer only after it returns.
 
 pub mod history;
+pub mod hl7_bundle;
+pub mod hl7_ingest;
+pub mod patient_locks;
+pub mod patient_merge;
 pub mod read;
 pub mod search;
 pub mod write;

@@ -5,8 +5,10 @@ pub mod binds;
 pub mod conn;
 pub mod dialect;
 pub mod history;
+pub mod hl7_messages;
 pub mod index;
 pub mod migrate;
+pub mod references;
 pub mod resources;
 
 use std::time::Duration;
