@@ -35,7 +35,9 @@ pub fn apply(doc: &Value, ops: &Value) -> Result<Value, PatchError> {
             }
             "remove" => remove(&mut out, &tokens).map_err(&err)?,
             "test" => {
-                let expected = op.get("value").ok_or_else(|| err("value is missing".into()))?;
+                let expected = op
+                    .get("value")
+                    .ok_or_else(|| err("value is missing".into()))?;
                 if out.pointer(path) != Some(expected) {
                     return Err(err(format!("test failed at {path}")));
                 }
@@ -66,7 +68,8 @@ fn parent<'a>(doc: &'a mut Value, tokens: &[String]) -> Result<&'a mut Value, St
             Value::Object(m) => m.get_mut(t).ok_or_else(|| format!("no member {t:?}"))?,
             Value::Array(a) => {
                 let i: usize = t.parse().map_err(|_| format!("bad array index {t:?}"))?;
-                a.get_mut(i).ok_or_else(|| format!("index {i} out of range"))?
+                a.get_mut(i)
+                    .ok_or_else(|| format!("index {i} out of range"))?
             }
             _ => return Err(format!("cannot descend into a scalar at {t:?}")),
         };

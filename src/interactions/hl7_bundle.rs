@@ -40,7 +40,10 @@ fn target(url: &str) -> Result<Target, Error> {
         ));
     }
     match url.split_once('/') {
-        Some((t, id)) => Ok(Target::Instance(ResourceType::parse(t)?, LogicalId::parse(id)?)),
+        Some((t, id)) => Ok(Target::Instance(
+            ResourceType::parse(t)?,
+            LogicalId::parse(id)?,
+        )),
         None => Ok(Target::Type(ResourceType::parse(url)?)),
     }
 }
@@ -99,11 +102,9 @@ pub fn execute_in_tx(conn: &mut AnyConnection, bundle: &Value) -> Result<Vec<Ver
                 )));
             }
         };
-        if let (Some(id), Some(full_url), Target::Conditional(t, _) | Target::Instance(t, _)) = (
-            &resolved,
-            e.get("fullUrl").and_then(Value::as_str),
-            &tgt,
-        ) && full_url.starts_with("urn:uuid:")
+        if let (Some(id), Some(full_url), Target::Conditional(t, _) | Target::Instance(t, _)) =
+            (&resolved, e.get("fullUrl").and_then(Value::as_str), &tgt)
+            && full_url.starts_with("urn:uuid:")
         {
             urns.insert(full_url.to_string(), format!("{t}/{id}"));
         }
@@ -112,7 +113,8 @@ pub fn execute_in_tx(conn: &mut AnyConnection, bundle: &Value) -> Result<Vec<Ver
     // Pass 2: write, in entry order.
     let mut written = Vec::new();
     for (method, tgt, resolved, resource) in plan {
-        let mut resource = resource.ok_or_else(|| Error::invalid(None, "entry without resource"))?;
+        let mut resource =
+            resource.ok_or_else(|| Error::invalid(None, "entry without resource"))?;
         rewrite_references(&mut resource, &|r| urns.get(r).cloned());
         let w: Written = match (&method[..], tgt, resolved) {
             ("PUT", Target::Conditional(t, c), Some(id)) => {
@@ -177,13 +179,14 @@ fn patch(
         .json()?
         .ok_or_else(|| Error::Internal("matched resource has no content".into()))?;
     let doc: Value = serde_json::from_slice(&body).map_err(|e| Error::Internal(e.to_string()))?;
-    let patched = json_patch::apply(&doc, &ops)
-        .map_err(|e| Error::Unprocessable(vec![crate::error::issue(
+    let patched = json_patch::apply(&doc, &ops).map_err(|e| {
+        Error::Unprocessable(vec![crate::error::issue(
             hms_fhir::outcome::Severity::Error,
             "processing",
             None,
             e.to_string(),
-        )]))?;
+        )])
+    })?;
     super::check_type(&patched, t)?;
     write::validate(&patched)?;
     let id = LogicalId::parse(&id)?;

@@ -44,7 +44,10 @@ impl Drop for PatientGuard {
         drop(self.guard.take());
         let mut map = self.locks.map.lock().unwrap_or_else(|p| p.into_inner());
         // Only the map still holds it: nobody holds or waits for this patient.
-        if map.get(&self.key).is_some_and(|m| Arc::strong_count(m) == 1) {
+        if map
+            .get(&self.key)
+            .is_some_and(|m| Arc::strong_count(m) == 1)
+        {
             map.remove(&self.key);
         }
     }

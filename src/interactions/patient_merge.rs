@@ -67,5 +67,8 @@ fn find_patient(
         "identifier={}",
         hms_hl7v2::map::search_token(system, value)
     ))?;
-    Ok(c.find(conn, "Patient", 1)?.into_iter().next().map(|h| h.res_id))
+    Ok(c.find(conn, "Patient", 1)?
+        .into_iter()
+        .next()
+        .map(|h| h.res_id))
 }

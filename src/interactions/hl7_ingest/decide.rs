@@ -47,11 +47,7 @@ impl Frame {
     /// Duplicate-detection key: raw MSH-3, MSH-4, MSH-10 and the SHA-256 of the raw bytes.
     pub fn key(&self) -> MessageKey {
         let digest = ring::digest::digest(&ring::digest::SHA256, &self.raw);
-        let content_hash = digest
-            .as_ref()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
+        let content_hash = digest.as_ref().iter().map(|b| format!("{b:02x}")).collect();
         let (app, fac, cid) = match &self.header {
             Some(h) => (
                 h.sending_application.clone(),

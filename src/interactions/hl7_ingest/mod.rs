@@ -87,7 +87,9 @@ impl Hl7Ingest {
                     return Ok::<_, StoreError>(Stage1::Existing(s));
                 }
                 let note = messages::find_reused_control_id(conn, &key)?.map(|first| {
-                    format!("control id reused with different content (first used by message {first})")
+                    format!(
+                        "control id reused with different content (first used by message {first})"
+                    )
                 });
                 let id = messages::insert(
                     conn,
@@ -100,7 +102,10 @@ impl Hl7Ingest {
                     },
                 )?;
                 if note.is_some() {
-                    tracing::warn!(message_id = id, "HL7 control id reused with different content");
+                    tracing::warn!(
+                        message_id = id,
+                        "HL7 control id reused with different content"
+                    );
                 }
                 Ok(Stage1::New(id))
             })
@@ -108,7 +113,10 @@ impl Hl7Ingest {
         .await??;
         match stage1 {
             Stage1::Existing(s) if s.status != messages::RECEIVED => {
-                tracing::info!(message_id = s.id, "duplicate HL7 message: resending the stored ACK");
+                tracing::info!(
+                    message_id = s.id,
+                    "duplicate HL7 message: resending the stored ACK"
+                );
                 Ok(Reply {
                     message_id: s.id,
                     code: None,
@@ -132,9 +140,16 @@ impl Hl7Ingest {
     }
 
     /// Stored messages, newest first.
-    pub async fn list(&self, status: Option<String>, limit: i64) -> Result<Vec<Summary>, IngestError> {
+    pub async fn list(
+        &self,
+        status: Option<String>,
+        limit: i64,
+    ) -> Result<Vec<Summary>, IngestError> {
         let store = self.store.clone();
-        Ok(blocking(move || store.read(|conn| messages::list(conn, status.as_deref(), limit))).await??)
+        Ok(
+            blocking(move || store.read(|conn| messages::list(conn, status.as_deref(), limit)))
+                .await??,
+        )
     }
 
     /// Ids of the stored messages with `status`, oldest first.
@@ -157,9 +172,9 @@ impl Hl7Ingest {
         let store = self.store.clone();
         let (frame, applied) = blocking(move || {
             let result = store.write(|conn| {
-                let state = messages::lock(conn, id)?.ok_or(IngestError::NotFound(id)).map_err(
-                    |e| Error::Internal(e.to_string()),
-                )?;
+                let state = messages::lock(conn, id)?
+                    .ok_or(IngestError::NotFound(id))
+                    .map_err(|e| Error::Internal(e.to_string()))?;
                 if !force && state.status != messages::RECEIVED {
                     return Ok(Reply {
                         message_id: id,
@@ -174,8 +189,8 @@ impl Hl7Ingest {
                     written.extend(patient_merge::move_references(conn, &m.source, &m.target)?);
                 }
                 let ack = reply::ack(&frame, id, Outcome::Accept, None);
-                let resources = serde_json::to_string(&written)
-                    .map_err(|e| Error::Internal(e.to_string()))?;
+                let resources =
+                    serde_json::to_string(&written).map_err(|e| Error::Internal(e.to_string()))?;
                 messages::finish(
                     conn,
                     id,
