@@ -5,5 +5,6 @@ pub mod bundle;
 pub mod capability;
 pub mod ids;
 pub mod outcome;
+pub mod references;
 pub mod resource;
 pub mod time;
