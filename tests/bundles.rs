@@ -168,7 +168,11 @@ async fn synthea_providers_then_patients_load_and_resolve() {
                 if s.starts_with('#') {
                     continue;
                 }
-                assert!(stored.contains(&s), "{b:?}: dangling reference {s} in {}", r["id"]);
+                assert!(
+                    stored.contains(&s),
+                    "{b:?}: dangling reference {s} in {}",
+                    r["id"]
+                );
                 checked += 1;
             }
         }
@@ -347,7 +351,11 @@ async fn a_bad_entry_rolls_the_whole_transaction_back() {
         ]});
         let r = c.post("", &bundle).await;
         assert_eq!(r.status, 400);
-        assert!(r.outcome()[0].1.contains("Bundle.entry[1]"), "{:?}", r.outcome());
+        assert!(
+            r.outcome()[0].1.contains("Bundle.entry[1]"),
+            "{:?}",
+            r.outcome()
+        );
         // A conditional reference with no match: 412 naming the entry.
         let bundle = json!({"resourceType": "Bundle", "type": "transaction", "entry": [
             good("a0000000-0000-0000-0000-000000000004"),
@@ -356,11 +364,20 @@ async fn a_bad_entry_rolls_the_whole_transaction_back() {
         ]});
         let r = c.post("", &bundle).await;
         assert_eq!(r.status, 412);
-        assert!(r.outcome()[0].1.contains("Bundle.entry[1]"), "{:?}", r.outcome());
+        assert!(
+            r.outcome()[0].1.contains("Bundle.entry[1]"),
+            "{:?}",
+            r.outcome()
+        );
         assert_eq!(system_total(&c).await, before, "{b:?}: history changed");
         assert_eq!(count(&c, "Patient").await, 1);
-        let r = c.get("Patient?identifier=urn:mrn|a0000000-0000-0000-0000-000000000001").await;
-        assert!(r.json().get("entry").is_none(), "index rows were left behind");
+        let r = c
+            .get("Patient?identifier=urn:mrn|a0000000-0000-0000-0000-000000000001")
+            .await;
+        assert!(
+            r.json().get("entry").is_none(),
+            "index rows were left behind"
+        );
     }
 }
 
@@ -436,7 +453,11 @@ async fn malformed_bundles_are_refused() {
         let dup = json!({"resourceType": "Bundle", "type": "transaction", "entry": [e("urn:uuid:1"), e("urn:uuid:1")]});
         let r = c.post("", &dup).await;
         assert_eq!(r.status, 400);
-        assert!(r.outcome()[0].1.contains("repeats the fullUrl"), "{:?}", r.outcome());
+        assert!(
+            r.outcome()[0].1.contains("repeats the fullUrl"),
+            "{:?}",
+            r.outcome()
+        );
         let big = json!({"resourceType": "Bundle", "type": "batch", "entry": [e("urn:uuid:1"), e("urn:uuid:2"), e("urn:uuid:3"), e("urn:uuid:4")]});
         assert_eq!(c.post("", &big).await.status, 413);
         let wrong_type = json!({"resourceType": "Bundle", "type": "collection", "entry": []});

@@ -272,8 +272,7 @@ async fn transaction(req: &HttpRequest, payload: Payload, st: &AppState) -> Repl
     };
     let base = base_url(req, st);
     let svc = st.services.clone();
-    let bytes =
-        blocking(move || transaction::process_with(&svc, bundle, &base, &opts)).await?;
+    let bytes = blocking(move || transaction::process_with(&svc, bundle, &base, &opts)).await?;
     Ok(render::json(req, StatusCode::OK, bytes))
 }
 

@@ -140,10 +140,18 @@ mod tests {
             collect(&v),
             vec!["urn:uuid:1", "urn:uuid:2", "urn:uuid:3", "#c"]
         );
-        rewrite(&mut v, &mut |s| s.strip_prefix("urn:uuid:").map(|n| format!("Patient/{n}")));
+        rewrite(&mut v, &mut |s| {
+            s.strip_prefix("urn:uuid:").map(|n| format!("Patient/{n}"))
+        });
         assert_eq!(v["subject"]["reference"], "Patient/1");
-        assert_eq!(v["extension"][0]["valueReference"]["reference"], "Patient/2");
-        assert_eq!(v["contained"][0]["generalPractitioner"][0]["reference"], "Patient/3");
+        assert_eq!(
+            v["extension"][0]["valueReference"]["reference"],
+            "Patient/2"
+        );
+        assert_eq!(
+            v["contained"][0]["generalPractitioner"][0]["reference"],
+            "Patient/3"
+        );
         assert_eq!(v["focus"][0]["reference"], "#c");
     }
 

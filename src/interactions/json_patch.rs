@@ -16,6 +16,18 @@ pub enum Op {
     Test { path: String, value: Value },
 }
 
+impl Op {
+    /// The value an add/replace/test carries.
+    pub fn value(&self) -> Option<&Value> {
+        match self {
+            Op::Add { value, .. } | Op::Replace { value, .. } | Op::Test { value, .. } => {
+                Some(value)
+            }
+            _ => None,
+        }
+    }
+}
+
 fn bad(i: usize, msg: impl std::fmt::Display) -> Error {
     Error::invalid(
         Some(&format!("[{i}]")),
@@ -146,7 +158,11 @@ fn index_of(token: &str, len: usize, allow_end: bool) -> Result<usize, String> {
     let i: usize = token
         .parse()
         .map_err(|_| format!("{token:?} is not an array index"))?;
-    let max = if allow_end { len } else { len.saturating_sub(1) };
+    let max = if allow_end {
+        len
+    } else {
+        len.saturating_sub(1)
+    };
     if i > max || (!allow_end && len == 0) {
         return Err(format!("index {i} is out of bounds (length {len})"));
     }
@@ -240,7 +256,10 @@ mod tests {
         .unwrap();
         assert_eq!(out, json!({"a": {"b": [1, 9, 2, 10]}, "c/d": 3, "y": 1}));
         assert!(matches!(
-            run(doc.clone(), json!([{"op": "test", "path": "/c~1d", "value": 2}])),
+            run(
+                doc.clone(),
+                json!([{"op": "test", "path": "/c~1d", "value": 2}])
+            ),
             Err(Error::Unprocessable(_))
         ));
         assert!(matches!(
@@ -248,11 +267,17 @@ mod tests {
             Err(Error::Unprocessable(_))
         ));
         assert!(matches!(
-            run(doc.clone(), json!([{"op": "add", "path": "/a/b/5", "value": 0}])),
+            run(
+                doc.clone(),
+                json!([{"op": "add", "path": "/a/b/5", "value": 0}])
+            ),
             Err(Error::Unprocessable(_))
         ));
         assert!(matches!(
-            run(doc.clone(), json!([{"op": "move", "from": "/a", "path": "/a/z"}])),
+            run(
+                doc.clone(),
+                json!([{"op": "move", "from": "/a", "path": "/a/z"}])
+            ),
             Err(Error::Unprocessable(_))
         ));
         assert!(matches!(

@@ -49,7 +49,9 @@ impl PatchDoc {
                 if !ct.starts_with("application/json-patch+json") {
                     return Err(Error::invalid(
                         Some("Binary.contentType"),
-                        format!("a PATCH Binary must have contentType application/json-patch+json, not {ct:?}"),
+                        format!(
+                            "a PATCH Binary must have contentType application/json-patch+json, not {ct:?}"
+                        ),
                     ));
                 }
                 let data = resource.get("data").and_then(Value::as_str).unwrap_or("");
@@ -60,7 +62,10 @@ impl PatchDoc {
                         Error::invalid(Some("Binary.data"), format!("not valid base64: {e}"))
                     })?;
                 let doc: Value = serde_json::from_slice(&bytes).map_err(|e| {
-                    Error::invalid(Some("Binary.data"), format!("not a JSON Patch document: {e}"))
+                    Error::invalid(
+                        Some("Binary.data"),
+                        format!("not a JSON Patch document: {e}"),
+                    )
                 })?;
                 PatchDoc::json(&doc)
             }
@@ -68,6 +73,14 @@ impl PatchDoc {
                 Some("resource"),
                 "a PATCH entry needs a Binary (JSON Patch) or a Parameters (FHIRPath Patch) resource",
             )),
+        }
+    }
+
+    /// The JSON values the patch carries (for reference resolution inside transactions).
+    pub fn values(&self) -> Vec<&Value> {
+        match self {
+            PatchDoc::Json(ops) => ops.iter().filter_map(json_patch::Op::value).collect(),
+            PatchDoc::FhirPath(params) => vec![params],
         }
     }
 
@@ -137,6 +150,19 @@ pub fn patch_in_tx(
     doc: &PatchDoc,
     if_match: Option<i64>,
 ) -> Result<Written, Error> {
+    patch_in_tx_with(conn, t, id, doc, if_match, &|v| Ok(v))
+}
+
+/// The patch step with `fix` applied to the patched resource before validation (a transaction
+/// rewrites the references the patch added).
+pub fn patch_in_tx_with(
+    conn: &mut AnyConnection,
+    t: &ResourceType,
+    id: &LogicalId,
+    doc: &PatchDoc,
+    if_match: Option<i64>,
+    fix: &dyn Fn(Value) -> Result<Value, Error>,
+) -> Result<Written, Error> {
     let current = resources::read_current(conn, t.as_str(), id.as_str())?;
     let cur = match current {
         None => return Err(Error::NotFound(format!("{t}/{id} is not known"))),
@@ -156,7 +182,7 @@ pub fn patch_in_tx(
     let body = cur.body.unwrap_or_default();
     let before: Value = serde_json::from_slice(&body)
         .map_err(|e| Error::Internal(format!("stored {t}/{id} is not JSON: {e}")))?;
-    let mut after = doc.apply(&before)?;
+    let mut after = fix(doc.apply(&before)?)?;
     if after.get("resourceType") != before.get("resourceType") {
         return Err(Error::Unprocessable(vec![crate::error::issue(
             hms_fhir::outcome::Severity::Error,

@@ -135,9 +135,11 @@ pub fn process_in_tx(
                     Err((i, err)) => results.push((*i, Err(err.clone_shallow()))),
                     Ok(entry) => {
                         let r = store::savepoint(conn, |c| {
-                            run(c, &[entry], base).map_err(|(_, e)| e).and_then(|mut d| {
-                                d.pop().ok_or_else(|| Error::Internal("no result".into()))
-                            })
+                            run(c, &[entry], base)
+                                .map_err(|(_, e)| e)
+                                .and_then(|mut d| {
+                                    d.pop().ok_or_else(|| Error::Internal("no result".into()))
+                                })
                         });
                         results.push((entry.index, r));
                     }
@@ -320,7 +322,11 @@ fn prepare(bundle: Value, base: &str, max_entries: usize) -> Result<Prepared, Er
 
 fn prepare_entry(i: usize, entry: Value, base: &str) -> Result<Entry, Error> {
     let Value::Object(mut e) = entry else {
-        return Err(at(i, None, Error::invalid(None, "an entry must be an object")));
+        return Err(at(
+            i,
+            None,
+            Error::invalid(None, "an entry must be an object"),
+        ));
     };
     let full_url = e.get("fullUrl").and_then(Value::as_str).map(str::to_string);
     let request = e.remove("request").unwrap_or(Value::Null);
@@ -381,13 +387,19 @@ fn prepare_entry(i: usize, entry: Value, base: &str) -> Result<Entry, Error> {
     };
     let mut resource = e.remove("resource");
     let t = url.res_type().clone();
-    let shape_ok = match (method, &url) {
-        (Method::Post, Url::Type(_, None)) => true,
-        (Method::Put | Method::Delete | Method::Patch, Url::Instance(..)) => true,
-        (Method::Put | Method::Delete | Method::Patch, Url::Type(_, Some(_))) => true,
-        (Method::Get | Method::Head, _) => true,
-        _ => false,
-    };
+    let shape_ok = matches!(
+        (method, &url),
+        (Method::Post, Url::Type(_, None))
+            | (
+                Method::Put | Method::Delete | Method::Patch,
+                Url::Instance(..)
+            )
+            | (
+                Method::Put | Method::Delete | Method::Patch,
+                Url::Type(_, Some(_))
+            )
+            | (Method::Get | Method::Head, _)
+    );
     if !shape_ok {
         return Err(fail(Error::invalid(
             Some(&format!("Bundle.entry[{i}].request.url")),
@@ -414,7 +426,9 @@ fn prepare_entry(i: usize, entry: Value, base: &str) -> Result<Entry, Error> {
                     Some(Value::String(b)) => {
                         return Err(fail(Error::invalid(
                             Some(&format!("{t}.id")),
-                            format!("resource id {b:?} does not match the id in request.url ({id})"),
+                            format!(
+                                "resource id {b:?} does not match the id in request.url ({id})"
+                            ),
                         )));
                     }
                     _ => {
@@ -613,19 +627,28 @@ fn run(conn: &mut AnyConnection, entries: &[&Entry], base: &str) -> Result<Vec<D
             e.index,
             at(
                 e.index,
-                Some(&format!("{} {}", e.method.as_str(), truncate(&e.raw_url, 100))),
+                Some(&format!(
+                    "{} {}",
+                    e.method.as_str(),
+                    truncate(&e.raw_url, 100)
+                )),
                 err,
             ),
         )
     };
     // 1. Targets: fresh ids, conditional matches (criteria may name other entries' fullUrls).
-    let urls: HashSet<&str> = entries.iter().filter_map(|e| e.full_url.as_deref()).collect();
+    let urls: HashSet<&str> = entries
+        .iter()
+        .filter_map(|e| e.full_url.as_deref())
+        .collect();
     let mut map: HashMap<String, String> = HashMap::new();
     let mut plans: Vec<Option<Plan>> = vec![None; entries.len()];
     let mut pending: Vec<usize> = Vec::new();
     for (k, e) in entries.iter().enumerate() {
         let plan = match (e.method, &e.url) {
-            (Method::Post, _) if e.if_none_exist.is_none() => Some(Plan::New(LogicalId::generate())),
+            (Method::Post, _) if e.if_none_exist.is_none() => {
+                Some(Plan::New(LogicalId::generate()))
+            }
             (Method::Post, _) => None,
             (Method::Put | Method::Patch | Method::Delete, Url::Instance(_, id)) => {
                 Some(Plan::At(id.clone()))
@@ -651,9 +674,9 @@ fn run(conn: &mut AnyConnection, entries: &[&Entry], base: &str) -> Result<Vec<D
                 (Url::Type(_, Some(q)), _) => q.clone(),
                 _ => return Err(fail(e, Error::Internal("no criteria".into()))),
             };
-            let waiting = urns_in(&query)
-                .into_iter()
-                .any(|u| urls.contains(u) && !map.contains_key(u) && Some(u) != e.full_url.as_deref());
+            let waiting = urns_in(&query).into_iter().any(|u| {
+                urls.contains(u) && !map.contains_key(u) && Some(u) != e.full_url.as_deref()
+            });
             if waiting {
                 still.push(k);
                 continue;
@@ -665,7 +688,10 @@ fn run(conn: &mut AnyConnection, entries: &[&Entry], base: &str) -> Result<Vec<D
             progressed = true;
         }
         if !progressed && !still.is_empty() {
-            let list: Vec<String> = still.iter().map(|k| entries[*k].index.to_string()).collect();
+            let list: Vec<String> = still
+                .iter()
+                .map(|k| entries[*k].index.to_string())
+                .collect();
             let e = entries[still[0]];
             return Err(fail(
                 e,
@@ -683,16 +709,22 @@ fn run(conn: &mut AnyConnection, entries: &[&Entry], base: &str) -> Result<Vec<D
     // 2. Conditional references, each distinct one looked up once.
     let mut cond: HashMap<String, String> = HashMap::new();
     for e in entries {
-        let Some(r) = &e.resource else { continue };
         let mut wanted: Vec<String> = Vec::new();
-        references::visit(r, &mut |s| {
-            if let Target::Conditional { .. } = references::classify(s)
-                && !cond.contains_key(s)
-                && !wanted.iter().any(|w| w == s)
-            {
-                wanted.push(s.to_string());
-            }
-        });
+        let carried: Vec<&Value> = match (&e.resource, &e.patch) {
+            (Some(r), _) => vec![r],
+            (None, Some(p)) => p.values(),
+            (None, None) => Vec::new(),
+        };
+        for r in carried {
+            references::visit(r, &mut |s| {
+                if let Target::Conditional { .. } = references::classify(s)
+                    && !cond.contains_key(s)
+                    && !wanted.iter().any(|w| w == s)
+                {
+                    wanted.push(s.to_string());
+                }
+            });
+        }
         for w in wanted {
             let hit = resolve_reference(conn, &w, &map).map_err(|err| fail(e, err))?;
             cond.insert(w, hit);
@@ -709,7 +741,8 @@ fn run(conn: &mut AnyConnection, entries: &[&Entry], base: &str) -> Result<Vec<D
             Some(r) => Some(rewrite(r.clone(), &map, &cond, base).map_err(|err| fail(e, err))?),
             None => None,
         };
-        let d = execute(conn, e, plan, resource).map_err(|err| fail(e, err))?;
+        let fix = |v: Value| rewrite(v, &map, &cond, base);
+        let d = execute(conn, e, plan, resource, &fix).map_err(|err| fail(e, err))?;
         done[k] = Some(d);
     }
     done.into_iter()
@@ -779,12 +812,19 @@ fn resolve_conditional(conn: &mut AnyConnection, e: &Entry, query: &str) -> Resu
         ))),
         ([one], Method::Post) => Ok(Plan::Existing(one.res_id.clone())),
         ([one], Method::Put) => {
-            if let Some(b) = e.resource.as_ref().and_then(|r| r.get("id")).and_then(Value::as_str)
+            if let Some(b) = e
+                .resource
+                .as_ref()
+                .and_then(|r| r.get("id"))
+                .and_then(Value::as_str)
                 && b != one.res_id
             {
                 return Err(Error::invalid(
                     Some(&format!("{t}.id")),
-                    format!("resource id {b:?} differs from the matched resource {}", one.res_id),
+                    format!(
+                        "resource id {b:?} differs from the matched resource {}",
+                        one.res_id
+                    ),
                 ));
             }
             Ok(Plan::At(LogicalId::parse(&one.res_id)?))
@@ -792,7 +832,12 @@ fn resolve_conditional(conn: &mut AnyConnection, e: &Entry, query: &str) -> Resu
         ([one], _) => Ok(Plan::At(LogicalId::parse(&one.res_id)?)),
         ([], Method::Post) => Ok(Plan::New(LogicalId::generate())),
         ([], Method::Put) => {
-            match e.resource.as_ref().and_then(|r| r.get("id")).and_then(Value::as_str) {
+            match e
+                .resource
+                .as_ref()
+                .and_then(|r| r.get("id"))
+                .and_then(Value::as_str)
+            {
                 Some(b) => Ok(Plan::At(LogicalId::parse(b)?)),
                 None => Ok(Plan::At(LogicalId::generate())),
             }
@@ -885,6 +930,7 @@ fn execute(
     e: &Entry,
     plan: Plan,
     resource: Option<Value>,
+    fix: &dyn Fn(Value) -> Result<Value, Error>,
 ) -> Result<Done, Error> {
     let t = e.url.res_type().clone();
     let need = |r: Option<Value>| r.ok_or_else(|| Error::Internal("resource missing".into()));
@@ -918,8 +964,8 @@ fn execute(
                 .patch
                 .as_ref()
                 .ok_or_else(|| Error::Internal("patch missing".into()))?;
-            Ok(Done::Written(patch::patch_in_tx(
-                conn, &t, &id, doc, e.if_match,
+            Ok(Done::Written(patch::patch_in_tx_with(
+                conn, &t, &id, doc, e.if_match, fix,
             )?))
         }
         (Method::Delete, Plan::At(id)) => {
@@ -962,7 +1008,9 @@ fn read_entry(conn: &mut AnyConnection, e: &Entry) -> Result<Done, Error> {
                     )));
                 }
                 Some(v) if v.is_deleted() => {
-                    return Err(Error::Gone(format!("{t}/{id}/_history/{ver} is a deletion")));
+                    return Err(Error::Gone(format!(
+                        "{t}/{id}/_history/{ver} is a deletion"
+                    )));
                 }
                 Some(v) => Stored::from_version(v)?,
             }
@@ -994,7 +1042,9 @@ fn read_entry(conn: &mut AnyConnection, e: &Entry) -> Result<Done, Error> {
         }
     };
     if let Some(inm) = &e.if_none_match
-        && inm.split(',').any(|tag| parse_version(tag) == Some(stored.version))
+        && inm
+            .split(',')
+            .any(|tag| parse_version(tag) == Some(stored.version))
     {
         return Ok(Done::NotModified(stored));
     }
@@ -1022,7 +1072,10 @@ fn status_text(s: StatusCode) -> String {
 fn response_entry(e: Option<&Entry>, d: Done, base: &str, opts: &Options) -> OutEntry {
     let version_fields = |resp: &mut serde_json::Map<String, Value>, s: &Stored| {
         resp.insert("etag".into(), json!(format!("W/\"{}\"", s.version)));
-        resp.insert("lastModified".into(), json!(time::fhir_instant(s.last_updated)));
+        resp.insert(
+            "lastModified".into(),
+            json!(time::fhir_instant(s.last_updated)),
+        );
     };
     let mut resp = serde_json::Map::new();
     let mut out = OutEntry::default();
@@ -1031,7 +1084,10 @@ fn response_entry(e: Option<&Entry>, d: Done, base: &str, opts: &Options) -> Out
             let (status, msg) = match w.kind {
                 WriteKind::Created => (StatusCode::CREATED, "created"),
                 WriteKind::Updated => (StatusCode::OK, "updated"),
-                WriteKind::Unchanged => (StatusCode::OK, "an existing resource matched; nothing was written"),
+                WriteKind::Unchanged => (
+                    StatusCode::OK,
+                    "an existing resource matched; nothing was written",
+                ),
             };
             let s = w.stored;
             resp.insert("status".into(), json!(status_text(status)));
@@ -1064,7 +1120,10 @@ fn response_entry(e: Option<&Entry>, d: Done, base: &str, opts: &Options) -> Out
             }
         }
         Done::NotModified(s) => {
-            resp.insert("status".into(), json!(status_text(StatusCode::NOT_MODIFIED)));
+            resp.insert(
+                "status".into(),
+                json!(status_text(StatusCode::NOT_MODIFIED)),
+            );
             version_fields(&mut resp, &s);
         }
         Done::Searched(bytes) => {

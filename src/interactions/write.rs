@@ -187,7 +187,16 @@ pub fn update_with_method_in_tx(
     };
     let version = cur.version + 1;
     let last_updated = now_micros().max(cur.last_updated + 1);
-    let stored = store_version(conn, cur.rid, t, id, version, last_updated, resource, method)?;
+    let stored = store_version(
+        conn,
+        cur.rid,
+        t,
+        id,
+        version,
+        last_updated,
+        resource,
+        method,
+    )?;
     resources::update_current(conn, cur.rid, version, last_updated, false)?;
     Ok(Written { kind, stored })
 }
