@@ -103,8 +103,12 @@ pub struct Built {
 }
 
 /// The HL7 v2 ingest use case over `store` (also used by `hms hl7 messages/replay`).
-pub fn hl7_ingest(store: Store) -> Hl7Ingest {
-    Hl7Ingest::new(store, MappingConfig::default())
+pub fn hl7_ingest(store: Store, config: &Config) -> Hl7Ingest {
+    let base = config
+        .base_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{}/fhir", config.http_addr));
+    Hl7Ingest::new(store, MappingConfig::default(), base)
 }
 
 /// Must run inside a tokio runtime (the MLLP accept loop is spawned on it).
@@ -136,7 +140,7 @@ pub fn build(config: Config, store: Store) -> Result<Built, StartError> {
         Some(addr) => Some(crate::mllp::listener::start(
             addr,
             &config.mllp,
-            hl7_ingest(mllp_store),
+            hl7_ingest(mllp_store, &config),
         )?),
         None => None,
     };

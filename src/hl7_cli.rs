@@ -19,7 +19,7 @@ pub fn run(cmd: Hl7Command) -> anyhow::Result<()> {
         } => {
             let config = Config::load(&server)?;
             crate::telemetry::init(config.log_format);
-            let ingest = crate::app::hl7_ingest(crate::app::open_store(&config)?);
+            let ingest = crate::app::hl7_ingest(crate::app::open_store(&config)?, &config);
             let rows = rt.block_on(ingest.list(status, limit.max(1)))?;
             println!("id\treceived\tsender\tcontrol_id\ttype\tstatus\tack\terror");
             for r in rows {
@@ -45,7 +45,7 @@ pub fn run(cmd: Hl7Command) -> anyhow::Result<()> {
         Hl7Command::Replay { id, status, server } => {
             let config = Config::load(&server)?;
             crate::telemetry::init(config.log_format);
-            let ingest = crate::app::hl7_ingest(crate::app::open_store(&config)?);
+            let ingest = crate::app::hl7_ingest(crate::app::open_store(&config)?, &config);
             rt.block_on(async {
                 let ids = match (id, status) {
                     (Some(id), _) => vec![id],

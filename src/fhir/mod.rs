@@ -4,7 +4,7 @@
 pub mod bundle;
 pub mod capability;
 pub mod ids;
-pub mod json_patch;
 pub mod outcome;
+pub mod references;
 pub mod resource;
 pub mod time;

@@ -10,8 +10,8 @@ use crate::fhir::ids::{LogicalId, ResourceType};
 use crate::search::criteria::Criteria;
 use crate::store::{AnyConnection, references, resources};
 
-use super::hl7_bundle::rewrite_references;
 use super::write;
+use crate::fhir::references::rewrite;
 
 /// Types whose references are history, never rewritten.
 const KEEP: &[&str] = &["Provenance", "AuditEvent"];
@@ -42,8 +42,11 @@ pub fn move_references(
         };
         let mut doc: Value =
             serde_json::from_slice(&body).map_err(|e| Error::Internal(e.to_string()))?;
-        let changed = rewrite_references(&mut doc, &|r| {
-            (r == old || r.starts_with(&format!("{old}/_history/"))).then(|| new.clone())
+        let mut changed = false;
+        rewrite(&mut doc, &mut |r| {
+            let hit = r == old || r.starts_with(&format!("{old}/_history/"));
+            changed |= hit;
+            hit.then(|| new.clone())
         });
         if !changed {
             continue;

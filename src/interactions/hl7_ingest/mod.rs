@@ -22,9 +22,9 @@ use crate::error::Error;
 use crate::store::hl7_messages::{self as messages, NewMessage, Summary};
 use crate::store::{Store, StoreError, now_micros};
 
-use super::hl7_bundle;
 use super::patient_locks::PatientLocks;
 use super::patient_merge;
+use super::transaction;
 use decide::{Decision, Frame, decide};
 
 #[derive(Debug, thiserror::Error)]
@@ -58,6 +58,8 @@ pub struct Hl7Ingest {
     store: Store,
     mapping: MappingConfig,
     locks: PatientLocks,
+    /// FHIR base handed to the transaction engine (response fullUrls; not stored in resources).
+    base: String,
 }
 
 enum Stage1 {
@@ -66,11 +68,12 @@ enum Stage1 {
 }
 
 impl Hl7Ingest {
-    pub fn new(store: Store, mapping: MappingConfig) -> Hl7Ingest {
+    pub fn new(store: Store, mapping: MappingConfig, base: String) -> Hl7Ingest {
         Hl7Ingest {
             store,
             mapping,
             locks: PatientLocks::default(),
+            base,
         }
     }
 
@@ -170,6 +173,7 @@ impl Hl7Ingest {
             None => None,
         };
         let store = self.store.clone();
+        let base = self.base.clone();
         let (frame, applied) = blocking(move || {
             let result = store.write(|conn| {
                 let state = messages::lock(conn, id)?
@@ -184,7 +188,12 @@ impl Hl7Ingest {
                     });
                 }
                 // Any error rolls the whole transaction back: nothing of the Bundle is applied.
-                let mut written = hl7_bundle::execute_in_tx(conn, &mapped.bundle)?;
+                let mut written: Vec<String> =
+                    transaction::process_in_tx(conn, &mapped.bundle, &base)?
+                        .touched
+                        .iter()
+                        .map(|t| format!("{}/{}/_history/{}", t.res_type, t.id, t.version))
+                        .collect();
                 for m in &mapped.merges {
                     written.extend(patient_merge::move_references(conn, &m.source, &m.target)?);
                 }
