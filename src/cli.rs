@@ -32,6 +32,46 @@ pub enum Command {
     /// Index existing resources for SearchParameters created through the API (shows progress;
     /// searches on such a parameter carry a warning until this has finished).
     Reindex(ServerArgs),
+    /// HL7 v2: send files over MLLP, list or replay stored messages.
+    #[command(subcommand)]
+    Hl7(Hl7Command),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Hl7Command {
+    /// Send HL7 v2 files over MLLP (LF/CRLF line ends are normalised to CR) and print each ACK.
+    #[command(after_help = "Example:\n  hms hl7 send adt.hl7 siu.hl7 --to 127.0.0.1:2575")]
+    Send {
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<std::path::PathBuf>,
+        /// host:port of the MLLP listener.
+        #[arg(long, default_value = "127.0.0.1:2575", value_name = "HOST:PORT")]
+        to: String,
+        /// Seconds to wait for each ACK.
+        #[arg(long, default_value_t = 30)]
+        timeout: u64,
+    },
+    /// List stored HL7 messages, newest first.
+    Messages {
+        /// Only this status: received, processed, error or rejected.
+        #[arg(long)]
+        status: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    /// Reprocess stored messages through the ingest path (idempotent: conditional upserts).
+    Replay {
+        /// Message id (from `hms hl7 messages`).
+        #[arg(conflicts_with = "status", required_unless_present = "status")]
+        id: Option<i64>,
+        /// Replay every message with this status (e.g. error).
+        #[arg(long)]
+        status: Option<String>,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
@@ -68,6 +108,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Hl7(cmd) => crate::hl7_cli::run(cmd),
     }
 }
 
@@ -81,7 +122,18 @@ fn serve(config: Config) -> anyhow::Result<()> {
             built.addr,
             built.addr
         );
-        built.server.await?;
+        if let Some(m) = &built.mllp {
+            tracing::info!(
+                "HL7 v2 MLLP{} listening on {}",
+                if m.tls { " over TLS" } else { "" },
+                m.addr
+            );
+        }
+        let result = built.server.await;
+        if let Some(m) = &built.mllp {
+            m.stop();
+        }
+        result?;
         tracing::info!("shut down cleanly");
         Ok(())
     })
