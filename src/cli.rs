@@ -29,6 +29,9 @@ pub enum Command {
     Serve(ServerArgs),
     /// Apply pending database migrations and exit.
     Migrate(ServerArgs),
+    /// Billing: 837P export, 835 import, 270/271 eligibility (against the local store).
+    #[command(subcommand)]
+    Claims(crate::claims_cli::ClaimsCommand),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
@@ -46,6 +49,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             println!("database is up to date");
             Ok(())
         }
+        Command::Claims(cmd) => crate::claims_cli::run(cmd),
     }
 }
 

@@ -10,6 +10,7 @@ pub mod migrate;
 pub mod resources;
 pub mod search_sql;
 pub mod secret;
+pub mod x12_control;
 
 use std::time::Duration;
 
