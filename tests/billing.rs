@@ -58,7 +58,11 @@ fn server(b: Backend) -> TestServer {
 
 async fn put_ok(c: &Client, path: &str, body: &Value) {
     let r = c.put(path, body).await;
-    assert!(r.status == 200 || r.status == 201, "PUT {path}: {}", r.text());
+    assert!(
+        r.status == 200 || r.status == 201,
+        "PUT {path}: {}",
+        r.text()
+    );
 }
 
 /// Organization/1 (billing), Practitioner/example (rendering), Claim/MED-00050.
@@ -123,7 +127,10 @@ async fn export_837_med_00050_gives_expected_interchange() {
         seed(&c, BILLING_NPI).await;
         let r = export(&c, "MED-00050", &[]).await;
         assert_eq!(r.status, 200, "{b:?}: {}", r.text());
-        assert_eq!(r.header("content-type").as_deref(), Some("application/EDI-X12"));
+        assert_eq!(
+            r.header("content-type").as_deref(),
+            Some("application/EDI-X12")
+        );
         let text = r.text();
         let isa13 = check_envelope(&text);
         assert_eq!(
@@ -132,17 +139,32 @@ async fn export_837_med_00050_gives_expected_interchange() {
         );
         let s = segments(&text);
         assert_eq!(seg_text(&s, "CLM"), "CLM*MED-00050*12500***24:B:1*Y*A*Y*Y");
-        assert_eq!(seg_text(&s, "HI"), "HI*ABK:M961*ABF:G894*ABF:M5388*ABF:M47816");
+        assert_eq!(
+            seg_text(&s, "HI"),
+            "HI*ABK:M961*ABF:G894*ABF:M5388*ABF:M47816"
+        );
         assert_eq!(seg_text(&s, "SV1"), "SV1*HC:62264*12500*UN*1***2:4");
         assert_eq!(seg_text(&s, "SBR"), "SBR*P*18*80902206******CI");
-        assert!(s.iter().any(|x| x.join("*") == format!("NM1*85*2*Gastroenterology*****XX*{BILLING_NPI}")));
-        assert!(s.iter().any(|x| x.join("*") == format!("NM1*82*1*Careful*Adam****XX*{RENDERING_NPI}")));
+        assert!(
+            s.iter()
+                .any(|x| x.join("*") == format!("NM1*85*2*Gastroenterology*****XX*{BILLING_NPI}"))
+        );
+        assert!(
+            s.iter()
+                .any(|x| x.join("*") == format!("NM1*82*1*Careful*Adam****XX*{RENDERING_NPI}"))
+        );
         assert!(s.iter().any(|x| x.join("*") == "REF*EI*123456789"));
-        assert!(s.iter().any(|x| x.join("*") == "NM1*IL*1*Ashcraft*Alvina****MI*10138556"));
+        assert!(
+            s.iter()
+                .any(|x| x.join("*") == "NM1*IL*1*Ashcraft*Alvina****MI*10138556")
+        );
         // BHT04/GS04 carry today's date from the server clock.
         let today = chrono::Utc::now().format("%Y%m%d").to_string();
         let gs04 = &seg(&s, "GS")[4];
-        assert!(gs04 == &today || gs04.as_str() < today.as_str(), "{gs04} vs {today}");
+        assert!(
+            gs04 == &today || gs04.as_str() < today.as_str(),
+            "{gs04} vs {today}"
+        );
     }
 }
 
@@ -164,7 +186,10 @@ async fn export_837_control_numbers_are_never_reused() {
         let mut seen = BTreeSet::from([first, second]);
         for r in futures_util::future::join_all(futs).await {
             assert_eq!(r.status, 200, "{}", r.text());
-            assert!(seen.insert(check_envelope(&r.text())), "{b:?}: reused number");
+            assert!(
+                seen.insert(check_envelope(&r.text())),
+                "{b:?}: reused number"
+            );
         }
         assert_eq!(seen.len(), 10);
     }
@@ -208,7 +233,10 @@ async fn export_837_bad_npi_is_422_naming_the_element() {
         assert_eq!(code, "business-rule");
         assert!(diag.starts_with("npi-checksum: "), "{diag}");
         assert!(diag.contains("1234567890"), "{diag}");
-        assert_eq!(expr, &vec!["Claim.provider.resolve().identifier".to_string()]);
+        assert_eq!(
+            expr,
+            &vec!["Claim.provider.resolve().identifier".to_string()]
+        );
         // A refused claim takes no control number: the next good export gets 1.
         put_ok(&c, "Organization/1", &billing_org(BILLING_NPI)).await;
         let r = export(&c, "MED-00050", &[]).await;
@@ -263,7 +291,13 @@ async fn validate_claim_lists_every_edit() {
         assert_eq!(r.status, 200, "{}", r.text());
         let got = r.outcome();
         assert_eq!(got, expected, "{b:?}");
-        assert!(r.json()["issue"].as_array().unwrap().iter().all(|i| i["severity"] == "error"));
+        assert!(
+            r.json()["issue"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|i| i["severity"] == "error")
+        );
         // The same claim stored and exported: 422 with the same edits.
         put_ok(&c, "Claim/broken", &broken_claim()).await;
         let r = export(&c, "broken", &[]).await;
@@ -275,13 +309,23 @@ async fn validate_claim_lists_every_edit() {
         assert_eq!(r2.outcome(), got);
         // A stored, clean claim: one information issue.
         let r = c
-            .send(Method::POST, "Claim/$validate-claim?claim=MED-00050", &[], None)
+            .send(
+                Method::POST,
+                "Claim/$validate-claim?claim=MED-00050",
+                &[],
+                None,
+            )
             .await;
         assert_eq!(r.status, 200, "{}", r.text());
         let v = r.json();
         assert_eq!(v["issue"].as_array().unwrap().len(), 1, "{v}");
         assert_eq!(v["issue"][0]["severity"], "information");
-        assert!(v["issue"][0]["diagnostics"].as_str().unwrap().starts_with("no edits"));
+        assert!(
+            v["issue"][0]["diagnostics"]
+                .as_str()
+                .unwrap()
+                .starts_with("no edits")
+        );
     }
 }
 
@@ -376,8 +420,13 @@ async fn import_835_corpus_totals_match_and_reimport_is_idempotent() {
             let (mut sum_paid, mut sum_charge) = (0, 0);
             for (clp, p) in clps.iter().zip(&responses) {
                 assert_eq!(part(p, "outcome")["valueCode"], "created");
-                assert_eq!(part(p, "patientControlNumber")["valueString"], clp[1].as_str());
-                let reference = part(p, "resource")["valueReference"]["reference"].as_str().unwrap();
+                assert_eq!(
+                    part(p, "patientControlNumber")["valueString"],
+                    clp[1].as_str()
+                );
+                let reference = part(p, "resource")["valueReference"]["reference"]
+                    .as_str()
+                    .unwrap();
                 let cr = c.get(reference).await.json();
                 assert_eq!(cr["status"], "active");
                 let paid = amount_of(&cr["total"], "benefit");
@@ -390,7 +439,11 @@ async fn import_835_corpus_totals_match_and_reimport_is_idempotent() {
             }
             let clp_paid: i64 = clps.iter().map(|c| cents(&c[4])).sum();
             let clp_charge: i64 = clps.iter().map(|c| cents(&c[3])).sum();
-            assert_eq!((sum_paid, sum_charge), (clp_paid, clp_charge), "{name} sums");
+            assert_eq!(
+                (sum_paid, sum_charge),
+                (clp_paid, clp_charge),
+                "{name} sums"
+            );
             // PaymentReconciliation: BPR02, and its details add up to it.
             let pr_ref = param_parts(&summary, "paymentReconciliation")[0]["part"][0]["valueReference"]["reference"]
                 .as_str()
@@ -398,7 +451,11 @@ async fn import_835_corpus_totals_match_and_reimport_is_idempotent() {
                 .to_string();
             let pr = c.get(&pr_ref).await.json();
             let bpr02 = cents(&seg(&s, "BPR")[2]);
-            assert_eq!(cents(&pr["paymentAmount"]["value"].to_string()), bpr02, "{name}");
+            assert_eq!(
+                cents(&pr["paymentAmount"]["value"].to_string()),
+                bpr02,
+                "{name}"
+            );
             let detail_sum: i64 = pr["detail"]
                 .as_array()
                 .unwrap()
@@ -409,25 +466,59 @@ async fn import_835_corpus_totals_match_and_reimport_is_idempotent() {
             expected_responses += clps.len() as i64;
         }
         assert_eq!(count(&c, "ClaimResponse").await, expected_responses);
-        assert_eq!(count(&c, "PaymentReconciliation").await, corpus.len() as i64);
+        assert_eq!(
+            count(&c, "PaymentReconciliation").await,
+            corpus.len() as i64
+        );
         // Second import: nothing new, nothing rewritten.
         for (name, text) in &corpus {
             let r = import(&c, text).await;
             assert_eq!(r.status, 200, "{name}: {}", r.text());
             let summary = r.json();
-            assert_eq!(param_parts(&summary, "created")[0]["valueInteger"], 0, "{name}");
-            assert_eq!(param_parts(&summary, "updated")[0]["valueInteger"], 0, "{name}");
+            assert_eq!(
+                param_parts(&summary, "created")[0]["valueInteger"],
+                0,
+                "{name}"
+            );
+            assert_eq!(
+                param_parts(&summary, "updated")[0]["valueInteger"],
+                0,
+                "{name}"
+            );
         }
-        assert_eq!(count(&c, "ClaimResponse").await, expected_responses, "{b:?}");
-        assert_eq!(count(&c, "PaymentReconciliation").await, corpus.len() as i64);
+        assert_eq!(
+            count(&c, "ClaimResponse").await,
+            expected_responses,
+            "{b:?}"
+        );
+        assert_eq!(
+            count(&c, "PaymentReconciliation").await,
+            corpus.len() as i64
+        );
         let h = c.get("ClaimResponse/_history").await.json();
-        assert_eq!(h["total"].as_i64().unwrap(), expected_responses, "no new versions");
+        assert_eq!(
+            h["total"].as_i64().unwrap(),
+            expected_responses,
+            "no new versions"
+        );
         // Bad input: 400 naming the segment and element; wrong media type: 415.
-        let bad = corpus[0].1.replacen("CLP*5554555444*1*800.00", "CLP*5554555444*1*8OO.00", 1);
+        let bad = corpus[0]
+            .1
+            .replacen("CLP*5554555444*1*800.00", "CLP*5554555444*1*8OO.00", 1);
         let r = import(&c, &bad).await;
         assert_eq!(r.status, 400);
-        assert!(r.outcome()[0].1.contains("element CLP03"), "{:?}", r.outcome());
-        let r = c.post_raw("$import-835", corpus[0].1.clone().into_bytes(), &[("content-type", "application/fhir+json")]).await;
+        assert!(
+            r.outcome()[0].1.contains("element CLP03"),
+            "{:?}",
+            r.outcome()
+        );
+        let r = c
+            .post_raw(
+                "$import-835",
+                corpus[0].1.clone().into_bytes(),
+                &[("content-type", "application/fhir+json")],
+            )
+            .await;
         assert_eq!(r.status, 415);
     }
 }
@@ -458,7 +549,10 @@ async fn import_835_links_claims_and_reversal_cancels_earlier_response() {
         put_ok(&c, "Claim/ours-1", &claim).await;
         let first = import(&c, &original).await.json();
         let parts = param_parts(&first, "claimResponse");
-        assert_eq!(part(parts[0], "claim")["valueReference"]["reference"], "Claim/ours-1");
+        assert_eq!(
+            part(parts[0], "claim")["valueReference"]["reference"],
+            "Claim/ours-1"
+        );
         let earlier = part(parts[0], "resource")["valueReference"]["reference"]
             .as_str()
             .unwrap()
@@ -467,7 +561,10 @@ async fn import_835_links_claims_and_reversal_cancels_earlier_response() {
             .as_str()
             .unwrap()
             .to_string();
-        assert_eq!(c.get(&earlier).await.json()["request"]["reference"], "Claim/ours-1");
+        assert_eq!(
+            c.get(&earlier).await.json()["request"]["reference"],
+            "Claim/ours-1"
+        );
         let r = import(&c, &reversal).await;
         assert_eq!(r.status, 200, "{b:?}: {}", r.text());
         let rev = r.json();
@@ -509,7 +606,10 @@ async fn pyx12_validates_exported_837p() {
         seed(&c, BILLING_NPI).await;
         let r = export(&c, "MED-00050", &[]).await;
         assert_eq!(r.status, 200);
-        let dir = std::env::temp_dir().join(format!("hms-billing-pyx12-{}", uuid::Uuid::new_v4().simple()));
+        let dir = std::env::temp_dir().join(format!(
+            "hms-billing-pyx12-{}",
+            uuid::Uuid::new_v4().simple()
+        ));
         std::fs::create_dir_all(&dir).unwrap();
         let file = dir.join("med-00050.837");
         std::fs::write(&file, r.text()).unwrap();
@@ -526,13 +626,178 @@ async fn pyx12_validates_exported_837p() {
         );
         // x12valid's exit status does not reflect validity: read its log (see crates/x12/README.md).
         assert!(
-            log.lines().any(|l| l.trim() == format!("{}: OK", file.display())),
+            log.lines()
+                .any(|l| l.trim() == format!("{}: OK", file.display())),
             "{b:?}: pyx12 did not accept the export:\n{log}"
         );
         assert!(
-            !log.lines().any(|l| l.contains(" ERROR ") || l.contains("Traceback") || l.contains("Failure")),
+            !log.lines()
+                .any(|l| l.contains(" ERROR ") || l.contains("Traceback") || l.contains("Failure")),
             "{log}"
         );
         let _ = std::fs::remove_dir_all(&dir);
     }
+}
+
+/// Runs `hms claims …` against a SQLite file; returns (success, stdout, stderr).
+fn hms_cli(dir: &std::path::Path, db: &str, args: &[&str]) -> (bool, String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_hms"))
+        .arg("claims")
+        .args(args)
+        .args([
+            "--database-url",
+            db,
+            "--x12-sender-id",
+            "HMSINTEROP",
+            "--x12-receiver-id",
+            "PAYERX",
+        ])
+        .current_dir(dir)
+        .env("HMS_LOG", "error")
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[actix_web::test]
+async fn cli_export_import_and_eligibility_files() {
+    // The CLI works on the local store: SQLite file shared with a running server (WAL).
+    let dir =
+        std::env::temp_dir().join(format!("hms-billing-cli-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let db = format!("sqlite://{}", dir.join("hms.db").display());
+    let db_c = db.clone();
+    let srv = TestServer::start_with(Backend::Sqlite, move |c| c.database_url = db_c);
+    let c = srv.client();
+    seed(&c, BILLING_NPI).await;
+    put_ok(&c, "Claim/broken", &broken_claim()).await;
+
+    // export-837 --claim → file with a fresh control number.
+    let out = dir.join("out");
+    let (ok, _, err) = hms_cli(
+        &dir,
+        &db,
+        &[
+            "export-837",
+            "--claim",
+            "MED-00050",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    );
+    assert!(ok, "{err}");
+    let text = std::fs::read_to_string(out.join("MED-00050.837")).unwrap();
+    assert_eq!(check_envelope(&text), 1);
+    assert_eq!(
+        seg_text(&segments(&text), "CLM"),
+        "CLM*MED-00050*12500***24:B:1*Y*A*Y*Y"
+    );
+    // --since: both claims are tried, the broken one is reported with its edits, exit status 1.
+    let (ok, _, err) = hms_cli(
+        &dir,
+        &db,
+        &[
+            "export-837",
+            "--since",
+            "2000-01-01",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    );
+    assert!(!ok);
+    assert!(err.contains("Claim/broken: not exported"), "{err}");
+    assert!(
+        err.contains("error Claim.item[0].net: line-charge-missing"),
+        "{err}"
+    );
+    assert!(err.contains("1 of 2 claim(s) exported"), "{err}");
+    assert_eq!(
+        check_envelope(&std::fs::read_to_string(out.join("MED-00050.837")).unwrap()),
+        2
+    );
+
+    // import-835 FILE, twice: the second run is all "unchanged".
+    let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/x12/835_5010_lfhx12_secondary_payment.835");
+    let (ok, stdout, err) = hms_cli(&dir, &db, &["import-835", file.to_str().unwrap()]);
+    assert!(ok, "{err}");
+    assert_eq!(
+        stdout.lines().filter(|l| l.contains("\tcreated")).count(),
+        3,
+        "{stdout}"
+    );
+    let (ok, stdout, _) = hms_cli(&dir, &db, &["import-835", file.to_str().unwrap()]);
+    assert!(ok);
+    assert_eq!(
+        stdout.lines().filter(|l| l.contains("\tunchanged")).count(),
+        3,
+        "{stdout}"
+    );
+    assert_eq!(count(&c, "ClaimResponse").await, 2);
+
+    // Eligibility: a stored CoverageEligibilityRequest → 270 file; the corpus 271 → stored response.
+    put_ok(&c, "Patient/p1", &json!({"resourceType": "Patient", "id": "p1", "name": [{"family": "SMITH", "given": ["ROBERT"]}], "birthDate": "1943-05-19"})).await;
+    put_ok(&c, "Organization/bjc", &json!({"resourceType": "Organization", "id": "bjc", "name": "BONE AND JOINT CLINIC", "identifier": [{"system": "urn:test:sv", "value": "2000035"}]})).await;
+    put_ok(&c, "Coverage/c1", &json!({"resourceType": "Coverage", "id": "c1", "status": "active", "subscriberId": "11122333301",
+        "subscriber": {"reference": "Patient/p1"}, "beneficiary": {"reference": "Patient/p1"},
+        "relationship": {"coding": [{"code": "self"}]}, "payor": [{"display": "ABC COMPANY"}]})).await;
+    put_ok(&c, "CoverageEligibilityRequest/req1", &json!({"resourceType": "CoverageEligibilityRequest", "id": "req1",
+        "identifier": [{"value": "93175-012547"}], "status": "active", "purpose": ["benefits"],
+        "patient": {"reference": "Patient/p1"}, "created": "2006-05-01", "servicedDate": "2006-05-01",
+        "provider": {"reference": "Organization/bjc"},
+        "insurer": {"display": "ABC COMPANY", "identifier": {"value": "842610001"}},
+        "insurance": [{"coverage": {"reference": "Coverage/c1"}}]})).await;
+    let f270 = dir.join("req1.270");
+    let (ok, _, err) = hms_cli(
+        &dir,
+        &db,
+        &[
+            "eligibility",
+            "build-270",
+            "--request",
+            "req1",
+            "--out",
+            f270.to_str().unwrap(),
+        ],
+    );
+    assert!(ok, "{err}");
+    let text = std::fs::read_to_string(&f270).unwrap();
+    let s = segments(&text);
+    assert_eq!(seg(&s, "ST")[1], "270");
+    assert_eq!(
+        seg(&s, "ISA")[13].parse::<u32>().unwrap(),
+        3,
+        "shared control counter"
+    );
+    assert!(
+        s.iter()
+            .any(|x| x.join("*") == "NM1*IL*1*SMITH*ROBERT****MI*11122333301"),
+        "{text}"
+    );
+    assert!(
+        s.iter().any(|x| x[0] == "TRN" && x[2] == "93175-012547"),
+        "{text}"
+    );
+    let f271 = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/x12/271_5010_lfhx12_subscriber.271");
+    let (ok, stdout, err) = hms_cli(
+        &dir,
+        &db,
+        &["eligibility", "read-271", f271.to_str().unwrap()],
+    );
+    assert!(ok, "{err}");
+    let id = stdout.trim();
+    let r = c.get(&format!("CoverageEligibilityResponse/{id}")).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let v = r.json();
+    assert_eq!(
+        v["request"]["reference"], "CoverageEligibilityRequest/req1",
+        "{v}"
+    );
+    drop(srv);
+    let _ = std::fs::remove_dir_all(&dir);
 }

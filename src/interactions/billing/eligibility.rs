@@ -75,13 +75,13 @@ pub fn read_271(s: &Services, text: &str) -> Result<Stored, Error> {
         let hits = s
             .store
             .read(|conn| find_by_identifier(conn, "CoverageEligibilityRequest", None, &trace, 2))?;
-        if let ([one], Some(req)) = (hits.as_slice(), response.get_mut("request")) {
-            if let Some(o) = req.as_object_mut() {
-                o.insert(
-                    "reference".into(),
-                    json!(format!("CoverageEligibilityRequest/{one}")),
-                );
-            }
+        if let [one] = hits.as_slice()
+            && let Some(o) = response.get_mut("request").and_then(Value::as_object_mut)
+        {
+            o.insert(
+                "reference".into(),
+                json!(format!("CoverageEligibilityRequest/{one}")),
+            );
         }
     }
     let t = ResourceType::parse("CoverageEligibilityResponse")?;
