@@ -4,6 +4,7 @@
 pub mod billing;
 pub mod history;
 pub mod read;
+pub mod reindex;
 pub mod search;
 pub mod write;
 

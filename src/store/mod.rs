@@ -3,6 +3,7 @@
 
 pub mod binds;
 pub mod conn;
+pub mod custom_params;
 pub mod dialect;
 pub mod history;
 pub mod index;
