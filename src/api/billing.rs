@@ -30,29 +30,28 @@ pub fn negotiates_itself(segs: &[&str]) -> bool {
     matches!(segs, ["Claim", _, "$export-837"])
 }
 
-/// Billing routes; None when the path is not a billing operation.
-pub async fn route(
-    req: &HttpRequest,
-    payload: Payload,
-    st: &AppState,
-    segs: &[&str],
-) -> Option<Reply> {
+/// Paths of the billing operations (any method: others get 405 from [`route`]).
+pub fn is_billing_route(segs: &[&str]) -> bool {
+    matches!(
+        segs,
+        ["Claim", _, "$export-837"] | ["Claim", "$validate-claim"] | ["$import-835"]
+    )
+}
+
+/// Billing routes (see [`is_billing_route`]).
+pub async fn route(req: &HttpRequest, payload: Payload, st: &AppState, segs: &[&str]) -> Reply {
     let post = req.method() == actix_web::http::Method::POST;
-    let reply = match segs {
+    match segs {
         ["Claim", id, "$export-837"] if post => export_837(req, st, id).await,
         ["Claim", "$validate-claim"] if post => validate_claim(req, payload, st).await,
         ["$import-835"] if post => import_835(req, payload, st).await,
-        ["Claim", _, "$export-837"] | ["Claim", "$validate-claim"] | ["$import-835"] => {
-            Err(Error::MethodNotAllowed(format!(
-                "{} is not supported on /{}; use POST",
-                req.method(),
-                segs.join("/")
-            ))
-            .into())
-        }
-        _ => return None,
-    };
-    Some(reply)
+        _ => Err(Error::MethodNotAllowed(format!(
+            "{} is not supported on /{}; use POST",
+            req.method(),
+            segs.join("/")
+        ))
+        .into()),
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -40,11 +40,8 @@ pub async fn dispatch(req: HttpRequest, payload: Payload, state: web::Data<AppSt
     }
     let m = req.method().clone();
     let st = state.get_ref().clone();
-    if segs.iter().any(|s| s.starts_with('$')) {
-        return match super::billing::route(&req, payload, &st, &segs).await {
-            Some(reply) => reply,
-            None => Err(Error::NotFound(format!("no operation at /{path}")).into()),
-        };
+    if super::billing::is_billing_route(&segs) {
+        return super::billing::route(&req, payload, &st, &segs).await;
     }
     match (segs.as_slice(), &m) {
         ([], &Method::GET) => {
