@@ -6,6 +6,7 @@ use anyhow::Context;
 use clap::{Args, Subcommand};
 
 use crate::config::{Config, ServerArgs};
+use crate::error::Error;
 use crate::fhir::ids::LogicalId;
 use crate::interactions::billing::{Clock, eligibility, export, remit};
 use crate::interactions::{Services, search};
@@ -200,13 +201,18 @@ fn export_837(a: Export837Args) -> anyhow::Result<()> {
             Err(e) => {
                 failed += 1;
                 eprintln!("Claim/{id}: not exported:");
-                for i in crate::api::error::issues_of(&e) {
-                    eprintln!(
-                        "  {} {}: {}",
-                        i.severity.as_code(),
-                        i.expression.as_deref().unwrap_or("-"),
-                        i.diagnostics
-                    );
+                match &e {
+                    Error::Unprocessable(issues) | Error::Invalid(issues) => {
+                        for i in issues {
+                            eprintln!(
+                                "  {} {}: {}",
+                                i.severity.as_code(),
+                                i.expression.as_deref().unwrap_or("-"),
+                                i.diagnostics
+                            );
+                        }
+                    }
+                    other => eprintln!("  {other}"),
                 }
             }
         }
