@@ -32,6 +32,9 @@ pub enum Command {
     /// Index existing resources for SearchParameters created through the API (shows progress;
     /// searches on such a parameter carry a warning until this has finished).
     Reindex(ServerArgs),
+    /// Billing: 837P export, 835 import, 270/271 eligibility (against the local store).
+    #[command(subcommand)]
+    Claims(crate::claims_cli::ClaimsCommand),
     /// HL7 v2: send files over MLLP, list or replay stored messages.
     #[command(subcommand)]
     Hl7(Hl7Command),
@@ -109,6 +112,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Hl7(cmd) => crate::hl7_cli::run(cmd),
+        Command::Claims(cmd) => crate::claims_cli::run(cmd),
     }
 }
 

@@ -64,6 +64,15 @@ pub struct ServerArgs {
     /// Most concurrent MLLP connections; more are closed at once.  [default: 64]
     #[arg(long, env = "HMS_MLLP_MAX_CONNECTIONS", value_name = "N")]
     pub mllp_max_connections: Option<usize>,
+    /// X12 interchange sender id (ISA06, GS02, 837P submitter ETIN).  [default: HMSINTEROP]
+    #[arg(long, env = "HMS_X12_SENDER_ID", value_name = "ID")]
+    pub x12_sender_id: Option<String>,
+    /// X12 interchange receiver id (ISA08, GS03, 837P receiver).  [default: RECEIVER]
+    #[arg(long, env = "HMS_X12_RECEIVER_ID", value_name = "ID")]
+    pub x12_receiver_id: Option<String>,
+    /// X12 usage indicator (ISA15): T (test) or P (production).  [default: T]
+    #[arg(long, env = "HMS_X12_USAGE", value_name = "T|P")]
+    pub x12_usage: Option<String>,
 }
 
 /// The same options as read from hms.toml (all optional).
@@ -87,6 +96,9 @@ struct FileConfig {
     mllp_max_frame_bytes: Option<usize>,
     mllp_idle_timeout_secs: Option<u64>,
     mllp_max_connections: Option<usize>,
+    x12_sender_id: Option<String>,
+    x12_receiver_id: Option<String>,
+    x12_usage: Option<String>,
 }
 
 #[derive(Clone)]
@@ -104,6 +116,8 @@ pub struct Config {
     pub log_format: LogFormat,
     pub insecure_allow_remote: bool,
     pub mllp: MllpConfig,
+    /// X12 envelope settings (billing).
+    pub x12: X12Config,
 }
 
 /// The HL7 v2 MLLP listener.
@@ -116,6 +130,15 @@ pub struct MllpConfig {
     pub max_frame_bytes: usize,
     pub idle_timeout: std::time::Duration,
     pub max_connections: usize,
+}
+
+/// Who we are in X12 interchanges. Qualifiers are ZZ (mutually defined).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct X12Config {
+    pub sender_id: String,
+    pub receiver_id: String,
+    /// ISA15: true = P (production), false = T (test).
+    pub production: bool,
 }
 
 impl std::fmt::Debug for Config {
@@ -218,6 +241,11 @@ impl Config {
                 .unwrap_or(64)
                 .max(1),
         };
+        let x12 = x12_config(
+            args.x12_sender_id.clone().or(file.x12_sender_id),
+            args.x12_receiver_id.clone().or(file.x12_receiver_id),
+            args.x12_usage.clone().or(file.x12_usage),
+        )?;
         Ok(Config {
             mllp,
             http_addr: args
@@ -241,8 +269,52 @@ impl Config {
             log_format,
             insecure_allow_remote: args.insecure_allow_remote
                 || file.insecure_allow_remote.unwrap_or(false),
+            x12,
         })
     }
+}
+
+/// ISA06/ISA08 are at most 15 characters of the X12 basic/extended set (no delimiters).
+fn x12_id(name: &str, value: String) -> Result<String, ConfigError> {
+    let ok = !value.is_empty()
+        && value.len() <= 15
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b" .-_/".contains(&b));
+    if ok {
+        Ok(value)
+    } else {
+        Err(ConfigError::Invalid(format!(
+            "{name} must be 1-15 characters of A-Z, 0-9, space, '.', '-', '_' or '/', got {value:?}"
+        )))
+    }
+}
+
+fn x12_config(
+    sender: Option<String>,
+    receiver: Option<String>,
+    usage: Option<String>,
+) -> Result<X12Config, ConfigError> {
+    let production = match usage.as_deref().map(str::trim) {
+        None | Some("T") | Some("t") => false,
+        Some("P") | Some("p") => true,
+        Some(other) => {
+            return Err(ConfigError::Invalid(format!(
+                "x12_usage must be T or P, got {other:?}"
+            )));
+        }
+    };
+    Ok(X12Config {
+        sender_id: x12_id(
+            "x12_sender_id",
+            sender.unwrap_or_else(|| "HMSINTEROP".into()),
+        )?,
+        receiver_id: x12_id(
+            "x12_receiver_id",
+            receiver.unwrap_or_else(|| "RECEIVER".into()),
+        )?,
+        production,
+    })
 }
 
 fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
@@ -283,6 +355,17 @@ mod tests {
             ..Default::default()
         });
         assert!(matches!(c, Err(ConfigError::Invalid(_))));
+        assert_eq!(c.x12.sender_id, "HMSINTEROP");
+        assert!(!c.x12.production);
+    }
+
+    #[test]
+    fn x12_settings_are_checked() {
+        let c = x12_config(Some("ACME".into()), Some("PAYER1".into()), Some("P".into())).unwrap();
+        assert_eq!((c.sender_id.as_str(), c.production), ("ACME", true));
+        assert!(x12_config(Some("A*B".into()), None, None).is_err());
+        assert!(x12_config(Some("X".repeat(16)), None, None).is_err());
+        assert!(x12_config(None, None, Some("X".into())).is_err());
     }
 
     #[test]

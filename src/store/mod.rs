@@ -13,6 +13,7 @@ pub mod references;
 pub mod resources;
 pub mod search_sql;
 pub mod secret;
+pub mod x12_control;
 
 use std::time::Duration;
 
