@@ -88,8 +88,10 @@ pub struct Built {
 pub fn build(config: Config, store: Store) -> Result<Built, StartError> {
     check_exposure(&config)?;
     let config = Arc::new(config);
+    let services = Services::new(store)
+        .map_err(|e| StartError::Config(format!("cannot initialise services: {e}")))?;
     let state = AppState {
-        services: Services { store },
+        services,
         config: config.clone(),
         started_at: crate::store::now_micros(),
     };

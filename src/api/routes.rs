@@ -42,7 +42,13 @@ pub async fn dispatch(req: HttpRequest, payload: Payload, state: web::Data<AppSt
     let st = state.get_ref().clone();
     match (segs.as_slice(), &m) {
         ([], &Method::GET) => {
-            Err(Error::NotImplemented("whole-system search is not available yet".into()).into())
+            search(
+                &req,
+                &st,
+                SearchScope::System,
+                req.query_string().to_string(),
+            )
+            .await
         }
         ([], &Method::POST) => transaction(&req, payload, &st).await,
         (["metadata"], &Method::GET) => Ok(render::json(
@@ -55,7 +61,15 @@ pub async fn dispatch(req: HttpRequest, payload: Payload, state: web::Data<AppSt
         ([t], _) => {
             let t = ResourceType::parse(t)?;
             match m {
-                Method::GET => search(&req, &st, t, req.query_string().to_string()).await,
+                Method::GET => {
+                    search(
+                        &req,
+                        &st,
+                        SearchScope::Type(t),
+                        req.query_string().to_string(),
+                    )
+                    .await
+                }
                 Method::POST => create(&req, payload, &st, t).await,
                 Method::PUT => conditional_update(&req, payload, &st, t).await,
                 Method::DELETE => conditional_delete(&req, &st, t).await,
@@ -77,7 +91,7 @@ pub async fn dispatch(req: HttpRequest, payload: Payload, state: web::Data<AppSt
                 .copied()
                 .collect::<Vec<_>>()
                 .join("&");
-            search(&req, &st, t, q).await
+            search(&req, &st, SearchScope::Type(t), q).await
         }
         ([t, "_history"], &Method::GET) => {
             let t = ResourceType::parse(t)?;
@@ -107,6 +121,19 @@ pub async fn dispatch(req: HttpRequest, payload: Payload, state: web::Data<AppSt
             let svc = st.services.clone();
             let s = blocking(move || read::vread(&svc, &t, &id, v)).await?;
             Ok(render::resource(&req, s))
+        }
+        ([ct, id, target], &Method::GET)
+            if !target.starts_with('_') && !target.starts_with('$') =>
+        {
+            let compartment = ResourceType::parse(ct)?;
+            let id = LogicalId::parse(id)?;
+            let target = ResourceType::parse(target)?;
+            let scope = SearchScope::Compartment {
+                compartment,
+                id,
+                target,
+            };
+            search(&req, &st, scope, req.query_string().to_string()).await
         }
         (segs, _) if known_shape(segs) => Err(not_allowed(&m, &path)),
         _ => Err(Error::NotFound(format!("no FHIR endpoint at /{path}")).into()),
@@ -399,51 +426,129 @@ async fn history(req: &HttpRequest, st: &AppState, scope: Scope) -> Reply {
     Ok(render::json(req, StatusCode::OK, bytes))
 }
 
-async fn search(req: &HttpRequest, st: &AppState, t: ResourceType, query: String) -> Reply {
+/// Which search a GET on the collection is: one type, a compartment, or the whole system.
+enum SearchScope {
+    Type(ResourceType),
+    Compartment {
+        compartment: ResourceType,
+        id: LogicalId,
+        target: ResourceType,
+    },
+    System,
+}
+
+async fn search(req: &HttpRequest, st: &AppState, scope: SearchScope, query: String) -> Reply {
     let strict = negotiate::prefer(req).strict;
-    let svc = st.services.clone();
-    let tc = t.clone();
-    let r = blocking(move || isearch::search(&svc, &tc, &query, strict)).await?;
     let base = base_url(req, st);
-    let link = |after: Option<&str>| {
-        let mut params = r.applied.clone();
-        if let Some(a) = after {
-            params.push(("_after".into(), a.to_string()));
+    let pairs = form_pairs(&query);
+    let (types, compartment, path) = match &scope {
+        SearchScope::Type(t) => (vec![t.to_string()], None, format!("{base}/{t}")),
+        SearchScope::Compartment {
+            compartment,
+            id,
+            target,
+        } => (
+            vec![target.to_string()],
+            Some((compartment.to_string(), id.to_string())),
+            format!("{base}/{compartment}/{id}/{target}"),
+        ),
+        SearchScope::System => {
+            let types = match pairs.iter().find(|(k, _)| k == "_type") {
+                Some((_, v)) => v
+                    .split(',')
+                    .map(|t| ResourceType::parse(t.trim()).map(|t| t.to_string()))
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(|_| {
+                        Error::invalid(
+                            Some("_type"),
+                            format!("_type lists an unknown resource type: {v:?}"),
+                        )
+                    })?,
+                None => hms_fhir::model::Model::r4()
+                    .resource_types()
+                    .into_iter()
+                    .map(str::to_string)
+                    .collect(),
+            };
+            (types, None, base.clone())
+        }
+    };
+    let type_param = pairs.iter().find(|(k, _)| k == "_type").cloned();
+    let svc = st.services.clone();
+    let base_c = base.clone();
+    let r = blocking(move || {
+        isearch::search(
+            &svc,
+            &isearch::SearchRequest {
+                types,
+                pairs,
+                base: &base_c,
+                strict,
+                compartment,
+            },
+        )
+    })
+    .await?;
+    let link = |cursor: Option<&str>| {
+        let mut params: Vec<(String, String)> = type_param.iter().cloned().collect();
+        params.extend(r.applied.iter().cloned());
+        if let Some(c) = cursor {
+            params.push(("_cursor".into(), c.to_string()));
         }
         let q = params
             .iter()
             .map(|(k, v)| format!("{}={}", isearch::enc(k), isearch::enc(v)))
             .collect::<Vec<_>>()
             .join("&");
-        format!("{base}/{t}?{q}")
+        if q.is_empty() {
+            path.clone()
+        } else {
+            format!("{path}?{q}")
+        }
     };
-    let self_after = form_pairs(req.query_string())
-        .into_iter()
-        .find(|(k, _)| k == "_after")
-        .map(|(_, v)| v);
     let mut links = vec![Link {
         relation: "self",
-        url: link(self_after.as_deref()),
+        url: link(r.this_cursor.as_deref()),
     }];
-    if let Some(next) = &r.next_after {
+    if r.this_cursor.is_some() {
+        links.push(Link {
+            relation: "first",
+            url: link(None),
+        });
+    }
+    if let Some(next) = &r.next_cursor {
         links.push(Link {
             relation: "next",
             url: link(Some(next)),
         });
     }
-    let entries: Vec<Entry> = r
+    let elements = r.elements.clone();
+    let to_entry = |s: crate::interactions::Stored, mode: &'static str| Entry {
+        full_url: Some(format!("{base}/{}/{}", s.res_type, s.id)),
+        resource: s
+            .body
+            .map(|b| isearch::subset(&b, r.summary, elements.as_deref())),
+        search_mode: Some(mode),
+        ..Entry::default()
+    };
+    let mut entries: Vec<Entry> = r
         .matches
-        .into_iter()
-        .map(|s| Entry {
-            full_url: Some(format!("{base}/{}/{}", s.res_type, s.id)),
-            resource: s.body,
-            search_mode: Some("match"),
-            ..Entry::default()
-        })
+        .iter()
+        .cloned()
+        .map(|s| to_entry(s, "match"))
         .collect();
+    entries.extend(r.included.iter().cloned().map(|s| to_entry(s, "include")));
+    if !r.warnings.is_empty() {
+        entries.push(Entry {
+            resource: serde_json::to_vec(&crate::fhir::outcome::operation_outcome(&r.warnings))
+                .ok(),
+            search_mode: Some("outcome"),
+            ..Entry::default()
+        });
+    }
     let bytes = bundle::render(
         "searchset",
-        None,
+        r.total,
         &links,
         &entries,
         &time::fhir_instant(crate::store::now_micros()),

@@ -1,6 +1,8 @@
 //! The CapabilityStatement: it lists exactly what this build implements, nothing more.
 
 use hms_fhir::model::Model;
+
+use crate::search::registry::{Kind, Registry};
 use serde_json::{Value, json};
 
 pub fn statement(base: &str, date: &str) -> Value {
@@ -9,10 +11,24 @@ pub fn statement(base: &str, date: &str) -> Value {
         .resource_types()
         .into_iter()
         .map(|t| {
-            let mut params = vec![json!({"name": "_id", "definition": "http://hl7.org/fhir/SearchParameter/Resource-id", "type": "token"})];
-            if model.child(t, "identifier").is_some() {
-                params.push(json!({"name": "identifier", "type": "token", "documentation": "system|value, |value or value; exact match"}));
-            }
+            let params: Vec<Value> = Registry::r4()
+                .params_for(t)
+                .into_iter()
+                .map(|p| {
+                    let mods = p.kind.modifiers();
+                    let mut doc = String::new();
+                    if !mods.is_empty() {
+                        doc = format!("modifiers: {}", mods.iter().map(|m| format!(":{m}")).collect::<Vec<_>>().join(" "));
+                    }
+                    if matches!(p.kind, Kind::Date | Kind::Number | Kind::Quantity) {
+                        doc.push_str("; prefixes: eq ne gt lt ge le sa eb ap");
+                    }
+                    if p.kind == Kind::Reference {
+                        doc.push_str("; chaining (multi-level) and _has");
+                    }
+                    json!({"name": p.code, "definition": p.url, "type": p.kind.as_str(), "documentation": doc.trim_start_matches("; ")})
+                })
+                .collect();
             let interactions: Vec<Value> =
                 ["read", "vread", "update", "delete", "history-instance", "history-type", "create", "search-type"]
                     .iter()
@@ -45,9 +61,14 @@ pub fn statement(base: &str, date: &str) -> Value {
         "format": ["application/fhir+json", "json"],
         "rest": [{
             "mode": "server",
-            "documentation": "Search supports _id and identifier (token) with _count paging; unknown parameters are ignored unless Prefer: handling=strict.",
+            "documentation": "Search: every R4 SearchParameter listed per type, with _sort, _count, _include/_revinclude (:iterate), _total, _summary, _elements, chaining, _has and compartment search. Unknown parameters are ignored (reported in an OperationOutcome entry) unless Prefer: handling=strict, which makes them a 400. A dateTime without an offset is read as UTC.",
             "resource": resources,
-            "interaction": [{"code": "history-system"}],
+            "interaction": [{"code": "history-system"}, {"code": "search-system"}],
+            "searchParam": [
+                {"name": "_id", "type": "token"},
+                {"name": "_lastUpdated", "type": "date"},
+                {"name": "_type", "type": "token"}
+            ],
         }],
     })
 }

@@ -8,3 +8,4 @@ pub mod outcome;
 pub mod references;
 pub mod resource;
 pub mod time;
+pub mod types;

@@ -20,6 +20,20 @@ use crate::store::Store;
 #[derive(Clone)]
 pub struct Services {
     pub store: Store,
+    /// Signs paging cursors; shared by every node on the same database.
+    pub paging_secret: std::sync::Arc<String>,
+}
+
+impl Services {
+    pub fn new(store: Store) -> Result<Services, Error> {
+        let secret = store.write(|c| -> Result<String, Error> {
+            Ok(crate::store::secret::get_or_create(c, "paging")?)
+        })?;
+        Ok(Services {
+            store,
+            paging_secret: std::sync::Arc::new(secret),
+        })
+    }
 }
 
 /// A version as the interactions hand it back.

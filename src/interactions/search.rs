@@ -1,108 +1,284 @@
-//! search-type with the parameters the index holds today (_id, identifier) and id-ordered paging.
+//! search-type, search-system (_type), compartment search: parse → one page query (+ count,
+//! + one query per include) → resources in page order.
 
-use crate::error::Error;
-use crate::fhir::ids::ResourceType;
-use crate::search::criteria::{Criteria, form_pairs};
-use crate::store::{index, resources};
+use std::collections::HashSet;
+
+use hms_fhir::outcome::{Issue, Severity};
+use serde_json::Value;
+
+use crate::error::{Error, issue};
+use crate::search::cursor;
+use crate::search::params::{self, Parsed};
+use crate::search::query::{Cursor, Filter, Include, SearchQuery, Summary, Total};
+use crate::store::{AnyConnection, resources, search_sql};
 
 use super::{Services, Stored};
 
-pub const DEFAULT_COUNT: i64 = 20;
-pub const MAX_COUNT: i64 = 1000;
+/// Most resources added by _include/_revinclude to one page.
+pub const MAX_INCLUDES: i64 = 1000;
+const MAX_ITERATE_DEPTH: usize = 3;
+
+pub struct SearchRequest<'a> {
+    pub types: Vec<String>,
+    pub pairs: Vec<(String, String)>,
+    /// Our FHIR base URL (absolute references to it are local).
+    pub base: &'a str,
+    pub strict: bool,
+    /// `Patient/123/Encounter`: (compartment type, id).
+    pub compartment: Option<(String, String)>,
+}
 
 pub struct SearchResult {
     pub matches: Vec<Stored>,
-    /// Parameters that were applied (the self link shows only these).
+    pub included: Vec<Stored>,
+    pub total: Option<i64>,
+    /// The applied parameters, for the self link.
     pub applied: Vec<(String, String)>,
-    pub count: i64,
-    pub next_after: Option<String>,
+    /// The opaque cursor of the next page, if there is one.
+    pub next_cursor: Option<String>,
+    pub this_cursor: Option<String>,
+    pub warnings: Vec<Issue>,
+    pub summary: Summary,
+    pub elements: Option<Vec<String>>,
 }
 
-/// Parameters the result-control layer handles rather than the index.
-const CONTROL: &[&str] = &["_count", "_format", "_pretty", "_after", "_total"];
-
-pub fn search(
-    s: &Services,
-    t: &ResourceType,
-    query: &str,
-    strict: bool,
-) -> Result<SearchResult, Error> {
-    let mut count = DEFAULT_COUNT;
-    let mut after = None;
-    let mut criteria_pairs = Vec::new();
-    let mut applied = Vec::new();
-    for (name, value) in form_pairs(query) {
-        match name.as_str() {
-            "_count" => {
-                count = value
-                    .parse::<i64>()
-                    .ok()
-                    .filter(|c| *c >= 0)
-                    .ok_or_else(|| {
-                        Error::invalid(
-                            Some("_count"),
-                            format!("_count must be a non-negative integer, got {value:?}"),
-                        )
-                    })?
-                    .min(MAX_COUNT);
-            }
-            "_after" => after = Some(value),
-            n if CONTROL.contains(&n) => {}
-            "_id" | "identifier" => {
-                applied.push((name.clone(), value.clone()));
-                criteria_pairs.push(format!("{}={}", enc(&name), enc(&value)));
-            }
-            other => {
-                if strict {
-                    return Err(Error::invalid(
-                        Some(other),
-                        format!(
-                            "unknown or unsupported search parameter {other:?} (Prefer: handling=strict)"
-                        ),
-                    ));
-                }
-            }
-        }
+/// Canonical text of what a search is (types, compartment and applied parameters); cursors are
+/// bound to it so that a cursor cannot be replayed against other criteria.
+fn fingerprint(req: &SearchRequest<'_>, applied: &[(String, String)]) -> String {
+    let mut s = req.types.join(",");
+    if let Some((t, id)) = &req.compartment {
+        s.push_str(&format!("@{t}/{id}"));
     }
-    let criteria = if criteria_pairs.is_empty() {
-        Criteria::default()
-    } else {
-        Criteria::parse(&criteria_pairs.join("&"))?
-    };
-    let hits = s.store.read(|c| {
-        index::find(
-            c,
-            t.as_str(),
-            criteria.ids.as_deref(),
-            &criteria.tokens,
-            count + 1,
-            after.as_deref(),
-        )
+    for (k, v) in applied {
+        s.push_str(&format!("&{k}={v}"));
+    }
+    s
+}
+
+pub fn search(s: &Services, req: &SearchRequest<'_>) -> Result<SearchResult, Error> {
+    let Parsed {
+        mut query,
+        applied,
+        ignored,
+    } = params::parse(&req.types, &req.pairs, req.base, req.strict)?;
+    if let Some((ct, cid)) = &req.compartment {
+        let model = hms_fhir::model::Model::r4();
+        let t = req.types.first().cloned().unwrap_or_default();
+        let params: Vec<String> = model.compartment_params(ct, &t).to_vec();
+        if params.is_empty() {
+            return Err(Error::NotFound(format!(
+                "{t} is not in the {ct} compartment"
+            )));
+        }
+        // `{def}` in the definition means "the compartment resource itself".
+        query.filters.push(Filter::Compartment {
+            params,
+            ref_type: ct.clone(),
+            ref_id: cid.clone(),
+        });
+    }
+    let fp = fingerprint(req, &applied);
+    let token = req
+        .pairs
+        .iter()
+        .find(|(k, _)| k == "_cursor")
+        .map(|(_, v)| v.clone());
+    if let Some(t) = &token {
+        query.cursor = Some(cursor::decode(&s.paging_secret, &fp, t).ok_or_else(|| {
+            Error::invalid(
+                Some("_cursor"),
+                "the paging link is invalid, altered, or belongs to another search",
+            )
+        })?);
+    }
+    let mut warnings: Vec<Issue> = ignored
+        .iter()
+        .map(|p| {
+            issue(
+                Severity::Warning,
+                "not-supported",
+                Some(p),
+                format!("search parameter {p:?} is unknown here and was ignored"),
+            )
+        })
+        .collect();
+    let (rows, total, included) = s.store.read(|conn| -> Result<_, Error> {
+        let total = match (query.total, query.summary) {
+            (_, Summary::Count) | (Total::Accurate, _) => Some(search_sql::count(conn, &query)?),
+            _ => None,
+        };
+        if query.summary == Summary::Count {
+            return Ok((Vec::new(), total, Vec::new()));
+        }
+        let rows = search_sql::page(conn, &query, query.count + 1)?;
+        let page_rids: Vec<i64> = rows
+            .iter()
+            .take(query.count as usize)
+            .map(|m| m.rid)
+            .collect();
+        let page_refs: Vec<(String, String)> = rows
+            .iter()
+            .take(query.count as usize)
+            .map(|m| (m.res_type.clone(), m.res_id.clone()))
+            .collect();
+        let included = includes(conn, &query, &page_rids, &page_refs)?;
+        Ok((rows, total, included))
     })?;
-    let more = hits.len() as i64 > count;
-    let page: Vec<_> = hits.into_iter().take(count as usize).collect();
-    let next_after = if more {
-        page.last().map(|h| h.res_id.clone())
+    let more = rows.len() as i64 > query.count;
+    let page: Vec<_> = rows.into_iter().take(query.count as usize).collect();
+    let next_cursor = if more {
+        page.last().map(|m| {
+            cursor::encode(
+                &s.paging_secret,
+                &fp,
+                &Cursor {
+                    keys: m.keys.clone(),
+                    rid: m.rid,
+                },
+            )
+        })
     } else {
         None
     };
-    let rids: Vec<i64> = page.iter().map(|h| h.rid).collect();
-    let mut rows = s.store.read(|c| resources::read_current_many(c, &rids))?;
-    // Keep the id order of the page.
-    rows.sort_by(|a, b| a.1.res_id.cmp(&b.1.res_id));
-    let matches = rows
-        .into_iter()
-        .map(|(_, v)| Stored::from_version(v))
-        .collect::<Result<Vec<_>, _>>()?;
-    applied.push(("_count".into(), count.to_string()));
+    let rids: Vec<i64> = page.iter().map(|m| m.rid).collect();
+    let matches = load_in_order(s, &rids)?;
+    let included = load_in_order(s, &included)?;
+    if included.len() as i64 >= MAX_INCLUDES {
+        warnings.push(issue(
+            Severity::Warning,
+            "too-costly",
+            None,
+            format!("included resources were capped at {MAX_INCLUDES}"),
+        ));
+    }
     Ok(SearchResult {
         matches,
+        included,
+        total,
         applied,
-        count,
-        next_after,
+        next_cursor,
+        this_cursor: token,
+        warnings,
+        summary: query.summary,
+        elements: query.elements.clone(),
     })
 }
 
+/// _include and _revinclude (with :iterate), excluding what is already on the page.
+fn includes(
+    conn: &mut AnyConnection,
+    q: &SearchQuery,
+    rids: &[i64],
+    refs: &[(String, String)],
+) -> Result<Vec<i64>, Error> {
+    let mut seen: HashSet<i64> = rids.iter().copied().collect();
+    let mut out = Vec::new();
+    let mut frontier_rids = rids.to_vec();
+    let mut frontier_refs = refs.to_vec();
+    for depth in 0..=MAX_ITERATE_DEPTH {
+        let mut new_rids = Vec::new();
+        let active = |i: &&Include| depth == 0 || i.iterate;
+        for inc in q.includes.iter().filter(active) {
+            let budget = MAX_INCLUDES - out.len() as i64;
+            if budget <= 0 {
+                break;
+            }
+            new_rids.extend(search_sql::include_targets(
+                conn,
+                &frontier_rids,
+                inc,
+                budget,
+            )?);
+        }
+        for inc in q.revincludes.iter().filter(active) {
+            let budget = MAX_INCLUDES - out.len() as i64;
+            if budget <= 0 {
+                break;
+            }
+            new_rids.extend(search_sql::revinclude_sources(
+                conn,
+                &frontier_refs,
+                inc,
+                budget,
+            )?);
+        }
+        new_rids.retain(|r| seen.insert(*r));
+        if new_rids.is_empty() {
+            break;
+        }
+        out.extend(new_rids.iter().copied());
+        let loaded = resources::read_current_many(conn, &new_rids)?;
+        frontier_refs = loaded
+            .iter()
+            .map(|(_, v)| (v.res_type.clone(), v.res_id.clone()))
+            .collect();
+        frontier_rids = new_rids;
+        if out.len() as i64 >= MAX_INCLUDES {
+            out.truncate(MAX_INCLUDES as usize);
+            break;
+        }
+    }
+    Ok(out)
+}
+
+fn load_in_order(s: &Services, rids: &[i64]) -> Result<Vec<Stored>, Error> {
+    if rids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut rows = s.store.read(|c| resources::read_current_many(c, rids))?;
+    let pos = |rid: i64| rids.iter().position(|r| *r == rid).unwrap_or(usize::MAX);
+    rows.sort_by_key(|(rid, _)| pos(*rid));
+    rows.into_iter()
+        .map(|(_, v)| Stored::from_version(v))
+        .collect()
+}
+
+/// Applies _summary / _elements to one resource body, tagging it SUBSETTED when anything was cut.
+pub fn subset(body: &[u8], summary: Summary, elements: Option<&[String]>) -> Vec<u8> {
+    if summary == Summary::False && elements.is_none() {
+        return body.to_vec();
+    }
+    let Ok(Value::Object(mut obj)) = serde_json::from_slice::<Value>(body) else {
+        return body.to_vec();
+    };
+    let t = obj
+        .get("resourceType")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    let model = hms_fhir::model::Model::r4();
+    let always = ["resourceType", "id", "meta"];
+    let keep = |k: &str| -> bool {
+        if always.contains(&k) {
+            return true;
+        }
+        let mandatory = model.child(&t, k).is_some_and(|e| e.min > 0);
+        match summary {
+            Summary::Text => k == "text" || mandatory,
+            Summary::Data => k != "text",
+            Summary::True => mandatory || model.is_summary(&t, k),
+            Summary::False | Summary::Count => {
+                elements.is_none_or(|els| mandatory || els.iter().any(|e| e == k))
+            }
+        }
+    };
+    let before = obj.len();
+    obj.retain(|k, _| keep(k.trim_start_matches('_')));
+    if obj.len() != before {
+        let meta = obj
+            .entry("meta")
+            .or_insert_with(|| Value::Object(Default::default()));
+        if let Some(m) = meta.as_object_mut() {
+            let tags = m.entry("tag").or_insert_with(|| Value::Array(Vec::new()));
+            if let Some(a) = tags.as_array_mut() {
+                a.push(serde_json::json!({"system": "http://terminology.hl7.org/CodeSystem/v3-ObservationValue", "code": "SUBSETTED"}));
+            }
+        }
+    }
+    serde_json::to_vec(&Value::Object(obj)).unwrap_or_else(|_| body.to_vec())
+}
+
+/// Percent-encodes a query component for links.
 pub fn enc(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {

@@ -307,7 +307,7 @@ fn store_version(
             content: Some(&body),
         },
     )?;
-    index::replace(conn, rid, t.as_str(), &extract::tokens(&stamped))?;
+    index::replace(conn, rid, t.as_str(), &extract::index_rows(&stamped))?;
     Ok(Stored {
         res_type: t.to_string(),
         id: id.to_string(),

@@ -1,113 +1,51 @@
-//! Search criteria for conditional interactions (If-None-Exist, conditional update/delete).
-//! Unknown parameters are refused: silently ignoring one would widen the match, and a conditional
-//! delete or update must never touch more than the client meant.
+//! Search criteria for conditional interactions (If-None-Exist, conditional update/delete/patch,
+//! conditional references). They run through the full search engine in strict mode: an unknown
+//! parameter is an error, because ignoring it would widen the match, and a conditional delete or
+//! update must never touch more than the client meant.
 
 use crate::error::Error;
 use crate::store::AnyConnection;
-use crate::store::index::{self, Hit, TokenMatch};
+use crate::store::search_sql::{self, Match};
 
-use super::tokenize::{split_token, split_unescaped, unescape};
+use super::params;
 
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Criteria {
-    /// `_id` values (OR); None = no restriction.
-    pub ids: Option<Vec<String>>,
-    /// ANDed token criteria (each may hold one value; OR lists on tokens are not supported yet).
-    pub tokens: Vec<TokenMatch>,
+    pairs: Vec<(String, String)>,
 }
 
 impl Criteria {
-    /// Parses `identifier=sys|val&_id=x` (the query part of a conditional URL, without `?`).
+    /// Takes `identifier=sys|val&_id=x` (the query part of a conditional URL, without `?`).
     pub fn parse(query: &str) -> Result<Criteria, Error> {
-        let mut c = Criteria::default();
-        let mut any = false;
-        for (name, value) in form_pairs(query) {
-            any = true;
-            match name.as_str() {
-                "_id" => {
-                    let ids: Vec<String> = split_unescaped(&value, ',')
-                        .into_iter()
-                        .map(unescape)
-                        .collect();
-                    c.ids = Some(match c.ids.take() {
-                        // AND of two _id lists: the intersection.
-                        Some(prev) => prev.into_iter().filter(|i| ids.contains(i)).collect(),
-                        None => ids,
-                    });
-                }
-                "identifier" => {
-                    if split_unescaped(&value, ',').len() > 1 {
-                        return Err(Error::invalid(
-                            Some("identifier"),
-                            "OR lists in conditional criteria are not supported for identifier",
-                        ));
-                    }
-                    let (system, code) = split_token(&value);
-                    let code = unescape(code);
-                    c.tokens.push(TokenMatch {
-                        param: "identifier".into(),
-                        system: system.map(|s| {
-                            if s.is_empty() {
-                                None
-                            } else {
-                                Some(unescape(s))
-                            }
-                        }),
-                        code: if code.is_empty() { None } else { Some(code) },
-                    });
-                }
-                other => {
-                    return Err(Error::invalid(
-                        Some(other),
-                        format!(
-                            "search parameter {other:?} is not supported in conditional criteria (supported: _id, identifier)"
-                        ),
-                    ));
-                }
-            }
-        }
-        if !any {
+        let pairs: Vec<(String, String)> = form_pairs(query)
+            .into_iter()
+            .filter(|(k, _)| k != "_format" && k != "_pretty")
+            .collect();
+        if pairs.is_empty() {
             return Err(Error::invalid(None, "conditional criteria are empty"));
         }
-        Ok(c)
+        Ok(Criteria { pairs })
     }
 
-    /// Live resources of type `t` that match, at most `limit` (ordered by id). Conditional
-    /// interactions and conditional references all resolve through here.
-    pub fn find(&self, conn: &mut AnyConnection, t: &str, limit: i64) -> Result<Vec<Hit>, Error> {
-        Ok(index::find(
-            conn,
-            t,
-            self.ids.as_deref(),
-            &self.tokens,
-            limit,
-            None,
-        )?)
+    /// Live resources of type `t` that match, at most `limit`.
+    pub fn find(&self, conn: &mut AnyConnection, t: &str, limit: i64) -> Result<Vec<Match>, Error> {
+        let parsed = params::parse(&[t.to_string()], &self.pairs, "", true)?;
+        if parsed.query.filters.is_empty() {
+            return Err(Error::invalid(
+                None,
+                "conditional criteria must contain at least one search parameter",
+            ));
+        }
+        let mut q = parsed.query;
+        q.sort.clear();
+        Ok(search_sql::page(conn, &q, limit)?)
     }
 
     /// A canonical text of the criteria, used as the key that serialises racing writers.
     pub fn canonical(&self) -> String {
-        let mut parts = Vec::new();
-        if let Some(ids) = &self.ids {
-            let mut ids = ids.clone();
-            ids.sort();
-            parts.push(format!("_id={}", ids.join(",")));
-        }
-        let mut toks: Vec<String> = self
-            .tokens
-            .iter()
-            .map(|t| {
-                let sys = match &t.system {
-                    None => "*".to_string(),
-                    Some(None) => String::new(),
-                    Some(Some(s)) => s.clone(),
-                };
-                format!("{}={}|{}", t.param, sys, t.code.clone().unwrap_or_default())
-            })
-            .collect();
-        toks.sort();
-        parts.extend(toks);
-        parts.join("&")
+        let mut p: Vec<String> = self.pairs.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        p.sort();
+        p.join("&")
     }
 }
 
@@ -162,26 +100,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn parses_identifier_and_id() {
-        let c = Criteria::parse("identifier=http%3A%2F%2Fs%7C12&_id=a,b").unwrap();
-        assert_eq!(c.ids, Some(vec!["a".to_string(), "b".to_string()]));
-        assert_eq!(
-            c.tokens,
-            vec![TokenMatch {
-                param: "identifier".into(),
-                system: Some(Some("http://s".into())),
-                code: Some("12".into())
-            }]
-        );
-        assert_eq!(c.canonical(), "_id=a,b&identifier=http://s|12");
-    }
-
-    #[test]
-    fn unknown_params_are_refused() {
-        assert!(matches!(
-            Criteria::parse("name=smith"),
-            Err(Error::Invalid(_))
-        ));
+    fn canonical_is_order_independent() {
+        let a = Criteria::parse("identifier=http%3A%2F%2Fs%7C12&_id=a").unwrap();
+        let b = Criteria::parse("_id=a&identifier=http://s|12").unwrap();
+        assert_eq!(a.canonical(), b.canonical());
+        assert_eq!(a.canonical(), "_id=a&identifier=http://s|12");
         assert!(matches!(Criteria::parse(""), Err(Error::Invalid(_))));
     }
 
@@ -190,5 +113,6 @@ mod tests {
         assert_eq!(percent_decode("a%2"), "a%2");
         assert_eq!(percent_decode("a%"), "a%");
         assert_eq!(percent_decode("%41+b"), "A b");
+        assert_eq!(percent_decode("%41"), "A");
     }
 }

@@ -1,9 +1,10 @@
 //! Dynamic statements: SQL text plus a list of values bound as `$1..$n`, for queries whose shape
-//! depends on the request (history filters, search criteria). Values never enter the SQL text.
+//! depends on the request (history filters, search criteria, multi-row inserts). Values never
+//! enter the SQL text.
 
 use diesel::query_builder::{BoxedSqlQuery, SqlQuery};
 use diesel::sql_query;
-use diesel::sql_types::{BigInt, Text};
+use diesel::sql_types::{BigInt, Double, Nullable, Text};
 
 use super::conn::MultiBackend;
 
@@ -11,6 +12,10 @@ use super::conn::MultiBackend;
 pub enum Bind {
     Text(String),
     Int(i64),
+    OptText(Option<String>),
+    OptInt(Option<i64>),
+    OptDouble(Option<f64>),
+    Double(f64),
 }
 
 /// Collects binds and hands out their `$n` placeholder as they are added.
@@ -20,14 +25,41 @@ pub struct Binds {
 }
 
 impl Binds {
-    pub fn text(&mut self, v: impl Into<String>) -> String {
-        self.values.push(Bind::Text(v.into()));
+    fn push(&mut self, b: Bind) -> String {
+        self.values.push(b);
         format!("${}", self.values.len())
     }
 
+    pub fn text(&mut self, v: impl Into<String>) -> String {
+        self.push(Bind::Text(v.into()))
+    }
+
     pub fn int(&mut self, v: i64) -> String {
-        self.values.push(Bind::Int(v));
-        format!("${}", self.values.len())
+        self.push(Bind::Int(v))
+    }
+
+    pub fn double(&mut self, v: f64) -> String {
+        self.push(Bind::Double(v))
+    }
+
+    pub fn opt_text(&mut self, v: Option<String>) -> String {
+        self.push(Bind::OptText(v))
+    }
+
+    pub fn opt_int(&mut self, v: Option<i64>) -> String {
+        self.push(Bind::OptInt(v))
+    }
+
+    pub fn opt_double(&mut self, v: Option<f64>) -> String {
+        self.push(Bind::OptDouble(v))
+    }
+
+    pub fn len(&self) -> usize {
+        self.values.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.values.is_empty()
     }
 
     pub fn query(self, sql: String) -> BoxedSqlQuery<'static, MultiBackend, SqlQuery> {
@@ -36,6 +68,10 @@ impl Binds {
             q = match b {
                 Bind::Text(s) => q.bind::<Text, _>(s),
                 Bind::Int(i) => q.bind::<BigInt, _>(i),
+                Bind::Double(d) => q.bind::<Double, _>(d),
+                Bind::OptText(s) => q.bind::<Nullable<Text>, _>(s),
+                Bind::OptInt(i) => q.bind::<Nullable<BigInt>, _>(i),
+                Bind::OptDouble(d) => q.bind::<Nullable<Double>, _>(d),
             };
         }
         q

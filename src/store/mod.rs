@@ -8,6 +8,8 @@ pub mod history;
 pub mod index;
 pub mod migrate;
 pub mod resources;
+pub mod search_sql;
+pub mod secret;
 
 use std::time::Duration;
 

@@ -115,6 +115,8 @@ pub struct Model {
     resource_types: Vec<String>,
     /// compartment -> resource type -> params
     compartments: HashMap<String, HashMap<String, Vec<String>>>,
+    /// Element paths marked isSummary.
+    summary: std::collections::HashSet<String>,
 }
 
 static R4: OnceLock<Model> = OnceLock::new();
@@ -140,6 +142,7 @@ impl Model {
         elems: Vec<Elem>,
         value_sets: Vec<ValueSet>,
         compartments: HashMap<String, HashMap<String, Vec<String>>>,
+        summary: std::collections::HashSet<String>,
     ) -> Model {
         let mut resource_types: Vec<String> = types
             .iter()
@@ -153,7 +156,15 @@ impl Model {
             value_sets,
             resource_types,
             compartments,
+            summary,
         }
+    }
+
+    /// Whether the child `element` of `type_name` (a JSON key, choice keys included) is part of
+    /// the summary view (`_summary=true`).
+    pub fn is_summary(&self, type_name: &str, element: &str) -> bool {
+        self.child(type_name, element)
+            .is_some_and(|e| self.summary.contains(&e.path))
     }
 
     /// True for concrete resource types (not `Resource`/`DomainResource`).

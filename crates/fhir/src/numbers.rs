@@ -20,7 +20,9 @@ fn number_lexemes(raw: &[u8]) -> Vec<&str> {
             }
             b'-' | b'0'..=b'9' => {
                 let start = i;
-                while i < raw.len() && matches!(raw[i], b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9') {
+                while i < raw.len()
+                    && matches!(raw[i], b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9')
+                {
                     i += 1;
                 }
                 if let Ok(s) = std::str::from_utf8(&raw[start..i]) {
@@ -70,7 +72,10 @@ mod tests {
         let raw = br#"{"a":1.2E+2,"b":[1e2,"x\"1e5",0.700,-3E-7],"c":{"d":5}}"#;
         let mut v: Value = serde_json::from_slice(raw).unwrap();
         restore_lexemes(raw, &mut v);
-        assert_eq!(serde_json::to_string(&v).unwrap(), r#"{"a":1.2E+2,"b":[1e2,"x\"1e5",0.700,-3E-7],"c":{"d":5}}"#);
+        assert_eq!(
+            serde_json::to_string(&v).unwrap(),
+            r#"{"a":1.2E+2,"b":[1e2,"x\"1e5",0.700,-3E-7],"c":{"d":5}}"#
+        );
     }
 
     #[test]
@@ -78,6 +83,9 @@ mod tests {
         let raw = br#"{"a":0.10,"b":"1e5"}"#;
         let mut v: Value = serde_json::from_slice(raw).unwrap();
         restore_lexemes(raw, &mut v);
-        assert_eq!(serde_json::to_string(&v).unwrap(), r#"{"a":0.10,"b":"1e5"}"#);
+        assert_eq!(
+            serde_json::to_string(&v).unwrap(),
+            r#"{"a":0.10,"b":"1e5"}"#
+        );
     }
 }

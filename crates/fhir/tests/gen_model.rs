@@ -10,6 +10,7 @@
 //! - `V valueSetUrl system code...` one line per (ValueSet, system) of an expansion
 //! - `X valueSetUrl` the ValueSet cannot be expanded from the package (skip its binding)
 //! - `C compartment resourceType param...`
+//! - `S path` the element is in the summary (`_summary=true`)
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use serde_json::Value;
@@ -122,6 +123,9 @@ fn gen_types(out: &mut String) {
                 or_dash(cref)
             )
             .unwrap();
+            if e.get("isSummary").and_then(Value::as_bool) == Some(true) {
+                writeln!(out, "S\t{path}").unwrap();
+            }
         }
     }
 }

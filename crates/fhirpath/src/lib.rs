@@ -19,6 +19,7 @@ mod item;
 mod lexer;
 mod model;
 mod parser;
+mod pointer;
 mod temporal;
 
 use std::collections::HashMap;
@@ -30,6 +31,7 @@ pub use error::{EvalError, ParseError};
 pub use item::{Item, Node};
 pub use model::TypeProvider;
 pub use parser::{MAX_DEPTH, parse};
+pub use pointer::json_pointer;
 pub use rust_decimal::Decimal;
 pub use temporal::{Temporal, TemporalKind};
 
@@ -74,6 +76,29 @@ pub fn evaluate<'a>(
         total: None,
     };
     eval::eval(expr, std::slice::from_ref(&this), &env)
+}
+
+/// Like [`evaluate`], but the focus is an item from an earlier result, keeping its
+/// type (e.g. evaluating a composite SearchParameter component on an
+/// `Observation.component` node so the TypeProvider can type its children).
+/// `%context` is the node's JSON value; literals have no JSON and evaluate as null.
+pub fn evaluate_item<'a>(
+    expr: &Expr,
+    focus: Item<'a>,
+    ctx: &EvalContext<'a>,
+) -> Result<Vec<Item<'a>>, EvalError> {
+    let input = match &focus {
+        Item::Node(n) => n.value,
+        _ => &item::NULL,
+    };
+    let env = eval::Env {
+        ctx,
+        input,
+        this: focus.clone(),
+        index: None,
+        total: None,
+    };
+    eval::eval(expr, std::slice::from_ref(&focus), &env)
 }
 
 /// Evaluates and applies the singleton-Boolean rule used by TestScript asserts and

@@ -11,8 +11,10 @@ use crate::error::ParseError;
 use crate::lexer::{Tok, Token, tokenize};
 use crate::temporal::Temporal;
 
-/// Maximum depth of the expression tree. Real SearchParameter expressions stay below ~40.
-pub const MAX_DEPTH: usize = 150;
+/// Maximum depth of the expression tree (R4 SearchParameter expressions need
+/// under 40). Sized so parsing and evaluating the deepest accepted expression
+/// fits a 2 MiB thread stack even in debug builds.
+pub const MAX_DEPTH: usize = 64;
 
 /// Parses a FHIRPath expression.
 pub fn parse(expr: &str) -> Result<Expr, ParseError> {

@@ -644,3 +644,53 @@ fn results_point_into_input() {
     let node = out[0].as_node().unwrap();
     assert!(std::ptr::eq(node.value, &p["name"][0]));
 }
+
+#[test]
+fn get_value_exponents_and_choice_dates() {
+    let p = fixture(PAT);
+    assert_eq!(
+        eval_text(&p, "Patient.birthDate.getValue()"),
+        ["1974-12-25"]
+    );
+    assert!(eval_text(&p, "Patient.name.first().getValue()").is_empty());
+    assert_eq!(one(OBS, "Observation.effective = @2016-03-28"), "true");
+    // Decided at the day; undecidable when only the missing precision differs.
+    assert_eq!(
+        one(OBS, "Observation.effective > @2016-03-27T23:00:00Z"),
+        "true"
+    );
+    assert!(t(OBS, "Observation.effective > @2016-03-28T10:00:00Z").is_empty());
+    let d = fixture("Observation-decimal.json");
+    assert_eq!(
+        eval_text(&d, "Observation.component[3].value.value"),
+        ["1e-22"],
+        "exact JSON text is kept"
+    );
+    assert_eq!(
+        eval_text(&d, "Observation.component[3].value.value < 1"),
+        ["true"]
+    );
+    assert_eq!(
+        eval_text(&d, "Observation.component.value.value.count()"),
+        ["7"]
+    );
+    // Out of rust_decimal's range: a typed error, not a panic or silent answer.
+    let e = parse("Observation.component[5].value.value < 1").unwrap();
+    assert!(evaluate(&e, &d, &EvalContext::new(&d)).is_err());
+}
+
+#[test]
+fn evaluate_item_keeps_the_focus_type() {
+    let p = fixture(PAT);
+    let tp = R4Subset;
+    let mut ctx = EvalContext::new(&p);
+    ctx.types = Some(&tp);
+    let names = evaluate(&parse("Patient.name").unwrap(), &p, &ctx).unwrap();
+    let given =
+        hms_fhirpath::evaluate_item(&parse("given").unwrap(), names[0].clone(), &ctx).unwrap();
+    assert_eq!(given[0].type_name(), Some("string"));
+    assert_eq!(given[0].as_str(), Some("Peter"));
+    let n =
+        hms_fhirpath::evaluate_item(&parse("$this + 1").unwrap(), Item::Integer(1), &ctx).unwrap();
+    assert_eq!(n, [Item::Integer(2)]);
+}

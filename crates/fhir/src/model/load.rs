@@ -53,6 +53,7 @@ struct Builder {
     value_sets: Vec<ValueSet>,
     vs_index: HashMap<String, usize>,
     compartments: HashMap<String, HashMap<String, Vec<String>>>,
+    summary: std::collections::HashSet<String>,
 }
 
 impl Builder {
@@ -200,6 +201,7 @@ impl Builder {
             self.elems,
             self.value_sets,
             self.compartments,
+            self.summary,
         ))
     }
 }
@@ -225,6 +227,12 @@ pub(super) fn build(text: &str) -> Result<Model, ModelError> {
                 };
                 let i = b.vs_slot(url);
                 b.value_sets[i].systems = None;
+            }
+            "S" => {
+                let [path] = rest else {
+                    return Err(malformed(n, "S needs 1 field"));
+                };
+                b.summary.insert((*path).to_string());
             }
             "C" => {
                 let [comp, res, params @ ..] = rest else {

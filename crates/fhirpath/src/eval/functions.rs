@@ -112,8 +112,40 @@ pub(super) fn call<'a>(
     args: &[Expr],
     env: &Env<'a, '_>,
 ) -> Result<Collection<'a>, EvalError> {
+    // Thin dispatcher: each group has its own stack frame, keeping deep
+    // lambda nesting (where(where(...))) cheap on the stack in debug builds.
     match name {
-        // --- existence
+        "empty" | "exists" | "all" | "allTrue" | "anyTrue" | "allFalse" | "anyFalse"
+        | "subsetOf" | "supersetOf" | "count" | "distinct" | "isDistinct" | "hasValue"
+        | "getValue" => existence(name, focus, args, env),
+        "where" | "select" | "repeat" | "ofType" | "as" | "is" => filtering(name, focus, args, env),
+        "single" | "first" | "last" | "tail" | "skip" | "take" | "intersect" | "exclude"
+        | "union" | "combine" => subsetting(name, focus, args, env),
+        "iif" | "trace" | "not" | "now" | "today" | "timeOfDay" | "aggregate" => {
+            utility(name, focus, args, env)
+        }
+        "children" | "descendants" => tree(name, focus, args, env),
+        "extension" | "resolve" => fhir_specific(name, focus, args, env),
+        "toBoolean" | "toInteger" | "toDecimal" | "toString" | "toDate" | "toDateTime"
+        | "toTime" | "toQuantity" | "convertsToBoolean" | "convertsToInteger"
+        | "convertsToDecimal" | "convertsToString" | "convertsToDate" | "convertsToDateTime"
+        | "convertsToTime" | "convertsToQuantity" => conversions(name, focus, args, env),
+        "abs" | "ceiling" | "floor" | "truncate" | "round" | "sqrt" | "exp" | "ln" | "log"
+        | "power" | "startsWith" | "endsWith" | "contains" | "matches" | "replace"
+        | "replaceMatches" | "lower" | "upper" | "length" | "substring" | "indexOf" | "trim"
+        | "split" | "join" | "toChars" => math_and_strings(name, focus, args, env),
+        _ => Err(EvalError::Unsupported(format!("function {name}"))),
+    }
+}
+
+#[inline(never)]
+fn existence<'a>(
+    name: &str,
+    focus: Collection<'a>,
+    args: &[Expr],
+    env: &Env<'a, '_>,
+) -> Result<Collection<'a>, EvalError> {
+    match name {
         "empty" => {
             arity(name, args, 0, 0)?;
             boolean(focus.is_empty())
@@ -208,7 +240,18 @@ pub(super) fn call<'a>(
                 _ => Ok(Vec::new()),
             }
         }
-        // --- filtering and projection
+        _ => Err(EvalError::Unsupported(format!("function {name}"))),
+    }
+}
+
+#[inline(never)]
+fn filtering<'a>(
+    name: &str,
+    focus: Collection<'a>,
+    args: &[Expr],
+    env: &Env<'a, '_>,
+) -> Result<Collection<'a>, EvalError> {
+    match name {
         "where" => {
             arity(name, args, 1, 1)?;
             let mut out = Vec::new();
@@ -266,7 +309,18 @@ pub(super) fn call<'a>(
                 Some(i) => boolean(model::matches_type(i, &spec)),
             }
         }
-        // --- subsetting
+        _ => Err(EvalError::Unsupported(format!("function {name}"))),
+    }
+}
+
+#[inline(never)]
+fn subsetting<'a>(
+    name: &str,
+    focus: Collection<'a>,
+    args: &[Expr],
+    env: &Env<'a, '_>,
+) -> Result<Collection<'a>, EvalError> {
+    match name {
         "single" => {
             arity(name, args, 0, 0)?;
             Ok(singleton(&focus, "single()")?
@@ -329,7 +383,18 @@ pub(super) fn call<'a>(
             out.extend(arg(args, 0, env)?);
             Ok(out)
         }
-        // --- utility
+        _ => Err(EvalError::Unsupported(format!("function {name}"))),
+    }
+}
+
+#[inline(never)]
+fn utility<'a>(
+    name: &str,
+    focus: Collection<'a>,
+    args: &[Expr],
+    env: &Env<'a, '_>,
+) -> Result<Collection<'a>, EvalError> {
+    match name {
         "iif" => {
             arity(name, args, 2, 3)?;
             if focus.len() > 1 {
@@ -385,7 +450,18 @@ pub(super) fn call<'a>(
             }
             Ok(total)
         }
-        // --- tree navigation
+        _ => Err(EvalError::Unsupported(format!("function {name}"))),
+    }
+}
+
+#[inline(never)]
+fn tree<'a>(
+    name: &str,
+    focus: Collection<'a>,
+    args: &[Expr],
+    env: &Env<'a, '_>,
+) -> Result<Collection<'a>, EvalError> {
+    match name {
         "children" => {
             arity(name, args, 0, 0)?;
             let mut out = Vec::new();
@@ -408,7 +484,18 @@ pub(super) fn call<'a>(
             }
             Ok(out)
         }
-        // --- FHIR-specific
+        _ => Err(EvalError::Unsupported(format!("function {name}"))),
+    }
+}
+
+#[inline(never)]
+fn fhir_specific<'a>(
+    name: &str,
+    focus: Collection<'a>,
+    args: &[Expr],
+    env: &Env<'a, '_>,
+) -> Result<Collection<'a>, EvalError> {
+    match name {
         "extension" => {
             arity(name, args, 1, 1)?;
             let url = arg(args, 0, env)?;
@@ -439,7 +526,18 @@ pub(super) fn call<'a>(
             }
             Ok(out)
         }
-        // --- conversions
+        _ => Err(EvalError::Unsupported(format!("function {name}"))),
+    }
+}
+
+#[inline(never)]
+fn conversions<'a>(
+    name: &str,
+    focus: Collection<'a>,
+    args: &[Expr],
+    env: &Env<'a, '_>,
+) -> Result<Collection<'a>, EvalError> {
+    match name {
         "toBoolean" | "toInteger" | "toDecimal" | "toString" | "toDate" | "toDateTime"
         | "toTime" | "toQuantity" => {
             arity(name, args, 0, usize::from(name == "toQuantity"))?;
@@ -467,7 +565,18 @@ pub(super) fn call<'a>(
             let target = name.replacen("convertsTo", "to", 1);
             boolean(convert(&target, item, unit.as_deref()).is_some())
         }
-        // --- math
+        _ => Err(EvalError::Unsupported(format!("function {name}"))),
+    }
+}
+
+#[inline(never)]
+fn math_and_strings<'a>(
+    name: &str,
+    focus: Collection<'a>,
+    args: &[Expr],
+    env: &Env<'a, '_>,
+) -> Result<Collection<'a>, EvalError> {
+    match name {
         "abs" | "ceiling" | "floor" | "truncate" | "round" | "sqrt" | "exp" | "ln" | "log"
         | "power" => math(name, &focus, args, env),
         "startsWith" | "endsWith" | "contains" | "matches" | "replace" | "replaceMatches"

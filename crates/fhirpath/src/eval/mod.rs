@@ -59,30 +59,12 @@ pub(crate) fn eval<'a>(
     focus: &[Item<'a>],
     env: &Env<'a, '_>,
 ) -> Result<Collection<'a>, EvalError> {
+    // Each variant lives in its own function so the recursive path keeps small
+    // stack frames (the parser bounds depth; this keeps that bound cheap).
     match expr {
         Expr::Literal(l) => Ok(vec![literal(l)]),
         Expr::Empty => Ok(Vec::new()),
-        Expr::Member { target, name } => {
-            let base;
-            let items = match target {
-                Some(t) => {
-                    base = eval(t, focus, env)?;
-                    &base[..]
-                }
-                None => focus,
-            };
-            let mut out = Vec::new();
-            let type_like = target.is_none() && name.starts_with(|c: char| c.is_ascii_uppercase());
-            for item in items {
-                // A leading type name (`Patient.name`) selects matching resources.
-                if type_like && model::is_resource_of_type(item, name) {
-                    out.push(item.clone());
-                } else {
-                    model::children(item, name, env.ctx.types, &mut out);
-                }
-            }
-            Ok(out)
-        }
+        Expr::Member { target, name } => member(target.as_deref(), name, focus, env),
         Expr::Function { target, name, args } => {
             let base = match target {
                 Some(t) => eval(t, focus, env)?,
@@ -90,21 +72,7 @@ pub(crate) fn eval<'a>(
             };
             functions::call(name, base, args, env)
         }
-        Expr::Index { target, index } => {
-            let base = eval(target, focus, env)?;
-            let idx = eval(index, std::slice::from_ref(&env.this), env)?;
-            match singleton(&idx, "indexer")? {
-                None => Ok(Vec::new()),
-                Some(i) => match i.to_primitive() {
-                    Some(Item::Integer(n)) => Ok(usize::try_from(n)
-                        .ok()
-                        .and_then(|n| base.into_iter().nth(n))
-                        .into_iter()
-                        .collect()),
-                    _ => Err(EvalError::Type("indexer must be an integer".into())),
-                },
-            }
-        }
+        Expr::Index { target, index } => indexer(target, index, focus, env),
         Expr::This => Ok(vec![env.this.clone()]),
         Expr::IndexVar => Ok(env
             .index
@@ -114,44 +82,110 @@ pub(crate) fn eval<'a>(
             .collect()),
         Expr::Total => Ok(env.total.map(<[Item]>::to_vec).unwrap_or_default()),
         Expr::Variable(name) => variable(name, env),
-        Expr::Negate(e) => {
-            let v = eval(e, focus, env)?;
-            let Some(item) = singleton(&v, "unary -")? else {
-                return Ok(Vec::new());
-            };
-            let neg = match item.to_primitive() {
-                Some(Item::Integer(i)) => Item::Integer(
-                    i.checked_neg()
-                        .ok_or_else(|| EvalError::Arithmetic("overflow".into()))?,
-                ),
-                Some(Item::Decimal(d)) => Item::Decimal(-d),
-                Some(Item::Quantity { value, unit }) => Item::Quantity {
-                    value: -value,
-                    unit,
-                },
-                _ => return Err(EvalError::Type("unary - needs a number".into())),
-            };
-            Ok(vec![neg])
-        }
+        Expr::Negate(e) => negate(e, focus, env),
         Expr::Binary { op, left, right } => binary(*op, left, right, focus, env),
         Expr::TypeOp {
             op,
             operand,
             type_spec,
-        } => {
-            let v = eval(operand, focus, env)?;
-            match op {
-                TypeOp::Is => match singleton(&v, "is")? {
-                    None => Ok(Vec::new()),
-                    Some(item) => Ok(vec![Item::Boolean(model::matches_type(item, type_spec))]),
-                },
-                // Lenient: filters collections like ofType(), as R4 search expressions rely on it.
-                TypeOp::As => Ok(v
-                    .into_iter()
-                    .filter(|i| model::matches_type(i, type_spec))
-                    .collect()),
-            }
+        } => type_op(*op, operand, type_spec, focus, env),
+    }
+}
+
+#[inline(never)]
+fn member<'a>(
+    target: Option<&Expr>,
+    name: &str,
+    focus: &[Item<'a>],
+    env: &Env<'a, '_>,
+) -> Result<Collection<'a>, EvalError> {
+    let base;
+    let items = match target {
+        Some(t) => {
+            base = eval(t, focus, env)?;
+            &base[..]
         }
+        None => focus,
+    };
+    let mut out = Vec::new();
+    let type_like = target.is_none() && name.starts_with(|c: char| c.is_ascii_uppercase());
+    for item in items {
+        // A leading type name (`Patient.name`) selects matching resources.
+        if type_like && model::is_resource_of_type(item, name) {
+            out.push(item.clone());
+        } else {
+            model::children(item, name, env.ctx.types, &mut out);
+        }
+    }
+    Ok(out)
+}
+
+#[inline(never)]
+fn indexer<'a>(
+    target: &Expr,
+    index: &Expr,
+    focus: &[Item<'a>],
+    env: &Env<'a, '_>,
+) -> Result<Collection<'a>, EvalError> {
+    let base = eval(target, focus, env)?;
+    let idx = eval(index, std::slice::from_ref(&env.this), env)?;
+    match singleton(&idx, "indexer")? {
+        None => Ok(Vec::new()),
+        Some(i) => match i.to_primitive() {
+            Some(Item::Integer(n)) => Ok(usize::try_from(n)
+                .ok()
+                .and_then(|n| base.into_iter().nth(n))
+                .into_iter()
+                .collect()),
+            _ => Err(EvalError::Type("indexer must be an integer".into())),
+        },
+    }
+}
+
+#[inline(never)]
+fn negate<'a>(
+    e: &Expr,
+    focus: &[Item<'a>],
+    env: &Env<'a, '_>,
+) -> Result<Collection<'a>, EvalError> {
+    let v = eval(e, focus, env)?;
+    let Some(item) = singleton(&v, "unary -")? else {
+        return Ok(Vec::new());
+    };
+    let neg = match item.to_primitive() {
+        Some(Item::Integer(i)) => Item::Integer(
+            i.checked_neg()
+                .ok_or_else(|| EvalError::Arithmetic("overflow".into()))?,
+        ),
+        Some(Item::Decimal(d)) => Item::Decimal(-d),
+        Some(Item::Quantity { value, unit }) => Item::Quantity {
+            value: -value,
+            unit,
+        },
+        _ => return Err(EvalError::Type("unary - needs a number".into())),
+    };
+    Ok(vec![neg])
+}
+
+#[inline(never)]
+fn type_op<'a>(
+    op: TypeOp,
+    operand: &Expr,
+    type_spec: &crate::ast::TypeSpec,
+    focus: &[Item<'a>],
+    env: &Env<'a, '_>,
+) -> Result<Collection<'a>, EvalError> {
+    let v = eval(operand, focus, env)?;
+    match op {
+        TypeOp::Is => match singleton(&v, "is")? {
+            None => Ok(Vec::new()),
+            Some(item) => Ok(vec![Item::Boolean(model::matches_type(item, type_spec))]),
+        },
+        // Lenient: filters collections like ofType(), as R4 search expressions rely on it.
+        TypeOp::As => Ok(v
+            .into_iter()
+            .filter(|i| model::matches_type(i, type_spec))
+            .collect()),
     }
 }
 
@@ -205,6 +239,7 @@ fn variable<'a>(name: &str, env: &Env<'a, '_>) -> Result<Collection<'a>, EvalErr
     }
 }
 
+#[inline(never)]
 fn binary<'a>(
     op: BinaryOp,
     left: &Expr,
@@ -224,6 +259,17 @@ fn binary<'a>(
         _ => {}
     }
     let r = eval(right, focus, env)?;
+    combine(op, l, r)
+}
+
+/// Applies a binary operator to evaluated operands (no recursion into eval).
+#[inline(never)]
+fn combine<'a>(
+    op: BinaryOp,
+    l: Collection<'a>,
+    r: Collection<'a>,
+) -> Result<Collection<'a>, EvalError> {
+    use BinaryOp as B;
     let boolean = |b: Option<bool>| Ok(b.map(Item::Boolean).into_iter().collect());
     match op {
         B::Union => {
@@ -331,11 +377,17 @@ pub(crate) fn push_distinct<'a>(out: &mut Vec<Item<'a>>, item: Item<'a>) {
 
 /// Identity-or-equality used for de-duplication: same node in the input, or equal values.
 pub(crate) fn same(a: &Item<'_>, b: &Item<'_>) -> bool {
-    if let (Item::Node(x), Item::Node(y)) = (a, b)
-        && std::ptr::eq(x.value, y.value)
-        && !x.value.is_null()
-    {
-        return true;
+    if let (Item::Node(x), Item::Node(y)) = (a, b) {
+        if x.value.is_null() || y.value.is_null() {
+            // Extension-only primitives: identity of their `_name` companion.
+            return match (x.extension, y.extension) {
+                (Some(p), Some(q)) => std::ptr::eq(p, q),
+                _ => false,
+            };
+        }
+        if std::ptr::eq(x.value, y.value) {
+            return true;
+        }
     }
     ops::equal(a, b) == Some(true)
 }

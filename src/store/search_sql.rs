@@ -1,0 +1,624 @@
+//! Compiles a `SearchQuery` into SQL: one statement for a page (keyset-paged), one for the total,
+//! one per include. Every value is a bind; only parameter codes we validated shape the text.
+
+use diesel::sql_types::{BigInt, Double, Nullable, Text};
+use diesel::{QueryableByName, RunQueryDsl};
+
+use crate::search::query::{
+    Cursor, Filter, Include, KeyValue, Pred, Prefix, SearchQuery, SortKey, SortKind,
+};
+
+use super::binds::Binds;
+use super::{AnyConnection, Backend, StoreError};
+
+/// A matched row with the values of its sort keys (for the next cursor).
+#[derive(Debug, Clone)]
+pub struct Match {
+    pub rid: i64,
+    pub res_type: String,
+    pub res_id: String,
+    pub keys: Vec<KeyValue>,
+}
+
+#[derive(QueryableByName)]
+struct Row {
+    #[diesel(sql_type = BigInt)]
+    rid: i64,
+    #[diesel(sql_type = Text)]
+    res_type: String,
+    #[diesel(sql_type = Text)]
+    res_id: String,
+    #[diesel(sql_type = Nullable<Text>)]
+    t0: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    t1: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    t2: Option<String>,
+    #[diesel(sql_type = Nullable<BigInt>)]
+    i0: Option<i64>,
+    #[diesel(sql_type = Nullable<BigInt>)]
+    i1: Option<i64>,
+    #[diesel(sql_type = Nullable<BigInt>)]
+    i2: Option<i64>,
+    #[diesel(sql_type = Nullable<Double>)]
+    d0: Option<f64>,
+    #[diesel(sql_type = Nullable<Double>)]
+    d1: Option<f64>,
+    #[diesel(sql_type = Nullable<Double>)]
+    d2: Option<f64>,
+}
+
+#[derive(QueryableByName)]
+struct CountRow {
+    #[diesel(sql_type = BigInt)]
+    n: i64,
+}
+
+#[derive(QueryableByName)]
+struct RidRow {
+    #[diesel(sql_type = BigInt)]
+    rid: i64,
+}
+
+struct Compiler {
+    binds: Binds,
+    backend: Backend,
+    next_alias: usize,
+}
+
+impl Compiler {
+    fn alias(&mut self, prefix: &str) -> String {
+        self.next_alias += 1;
+        format!("{prefix}{}", self.next_alias)
+    }
+
+    fn like_escape(s: &str) -> String {
+        s.replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_")
+    }
+
+    /// Prefix match that can use the index on each engine.
+    fn prefix(&mut self, col: &str, v: &str) -> String {
+        match self.backend {
+            // BINARY collation orders by bytes: [v, v + U+10FFFF) is exactly "starts with v".
+            Backend::Sqlite => {
+                let lo = self.binds.text(v);
+                let hi = self.binds.text(format!("{v}\u{10FFFF}"));
+                format!("({col} >= {lo} AND {col} < {hi})")
+            }
+            // text_pattern_ops index (see the migration) serves LIKE 'prefix%'.
+            Backend::Postgres => {
+                let p = self.binds.text(format!("{}%", Self::like_escape(v)));
+                format!("{col} LIKE {p} ESCAPE '\\'")
+            }
+        }
+    }
+
+    fn date(&mut self, lo_col: &str, hi_col: &str, prefix: Prefix, lo: i64, hi: i64) -> String {
+        let (l, h) = (self.binds.int(lo), self.binds.int(hi));
+        let eq = format!("({lo_col} >= {l} AND {hi_col} <= {h})");
+        match prefix {
+            Prefix::Eq => eq,
+            Prefix::Ne => format!("NOT {eq}"),
+            Prefix::Gt => format!("{hi_col} > {h}"),
+            Prefix::Lt => format!("{lo_col} < {l}"),
+            Prefix::Ge => format!("({hi_col} > {h} OR {eq})"),
+            Prefix::Le => format!("({lo_col} < {l} OR {eq})"),
+            Prefix::Sa => format!("{lo_col} >= {h}"),
+            Prefix::Eb => format!("{hi_col} <= {l}"),
+            Prefix::Ap => {
+                // Approximately: overlap with the range widened by 10% of its distance from now.
+                let now = crate::store::now_micros();
+                let widen = ((now - lo).abs() / 10).max(hi - lo);
+                let (wl, wh) = (
+                    self.binds.int(lo.saturating_sub(widen)),
+                    self.binds.int(hi.saturating_add(widen)),
+                );
+                format!("({lo_col} < {wh} AND {hi_col} > {wl})")
+            }
+        }
+    }
+
+    fn number(&mut self, col: &str, prefix: Prefix, value: f64, lo: f64, hi: f64) -> String {
+        match prefix {
+            Prefix::Eq => format!(
+                "({col} >= {} AND {col} < {})",
+                self.binds.double(lo),
+                self.binds.double(hi)
+            ),
+            Prefix::Ne => format!(
+                "NOT ({col} >= {} AND {col} < {})",
+                self.binds.double(lo),
+                self.binds.double(hi)
+            ),
+            Prefix::Gt | Prefix::Sa => format!("{col} > {}", self.binds.double(value)),
+            Prefix::Lt | Prefix::Eb => format!("{col} < {}", self.binds.double(value)),
+            Prefix::Ge => format!("{col} >= {}", self.binds.double(lo)),
+            Prefix::Le => format!("{col} < {}", self.binds.double(hi)),
+            Prefix::Ap => {
+                let d = (value * 0.1).abs();
+                format!(
+                    "({col} >= {} AND {col} <= {})",
+                    self.binds.double(value - d),
+                    self.binds.double(value + d)
+                )
+            }
+        }
+    }
+
+    fn pred(&mut self, a: &str, p: &Pred) -> String {
+        match p {
+            Pred::StrPrefix(s) | Pred::TokenText(s) => self.prefix(&format!("{a}.s_norm"), s),
+            Pred::StrExact(s) => format!("{a}.s_exact = {}", self.binds.text(s.clone())),
+            Pred::StrContains(s) => {
+                let pat = self.binds.text(format!("%{}%", Self::like_escape(s)));
+                format!("{a}.s_norm LIKE {pat} ESCAPE '\\'")
+            }
+            Pred::Token { system, code } => {
+                let mut parts = Vec::new();
+                match code {
+                    Some(c) => parts.push(format!("{a}.code = {}", self.binds.text(c.clone()))),
+                    None => parts.push(format!("{a}.code IS NOT NULL")),
+                }
+                match system {
+                    None => {}
+                    Some(None) => parts.push(format!("{a}.system IS NULL")),
+                    Some(Some(s)) => {
+                        parts.push(format!("{a}.system = {}", self.binds.text(s.clone())))
+                    }
+                }
+                format!("({})", parts.join(" AND "))
+            }
+            Pred::OfType {
+                system,
+                code,
+                value,
+            } => {
+                let mut s = format!(
+                    "({a}.code = {} AND {a}.s_exact = {}",
+                    self.binds.text(code.clone()),
+                    self.binds.text(value.clone())
+                );
+                if let Some(sys) = system {
+                    s.push_str(&format!(
+                        " AND {a}.system = {}",
+                        self.binds.text(sys.clone())
+                    ));
+                }
+                s.push(')');
+                s
+            }
+            Pred::Date { prefix, lo, hi } => {
+                self.date(&format!("{a}.lo"), &format!("{a}.hi"), *prefix, *lo, *hi)
+            }
+            Pred::Number {
+                prefix,
+                value,
+                lo,
+                hi,
+            } => self.number(&format!("{a}.num"), *prefix, *value, *lo, *hi),
+            Pred::Quantity {
+                prefix,
+                value,
+                lo,
+                hi,
+                system,
+                code,
+            } => {
+                let mut s = self.number(&format!("{a}.num"), *prefix, *value, *lo, *hi);
+                if let Some(c) = code {
+                    s = format!("({s} AND {a}.code = {})", self.binds.text(c.clone()));
+                }
+                if let Some(sys) = system {
+                    s = format!("({s} AND {a}.system = {})", self.binds.text(sys.clone()));
+                }
+                s
+            }
+            Pred::Reference { ref_type, ref_id } => {
+                let mut s = format!("({a}.ref_id = {}", self.binds.text(ref_id.clone()));
+                if let Some(t) = ref_type {
+                    s.push_str(&format!(
+                        " AND {a}.ref_type = {}",
+                        self.binds.text(t.clone())
+                    ));
+                }
+                s.push(')');
+                s
+            }
+            Pred::ReferenceUrl(u) | Pred::Uri(u) => {
+                format!("{a}.uri = {}", self.binds.text(u.clone()))
+            }
+            Pred::UriBelow(u) => self.prefix(&format!("{a}.uri"), u),
+            Pred::UriAbove(u) => {
+                let v = self.binds.text(u.clone());
+                format!("({a}.uri IS NOT NULL AND substr({v}, 1, length({a}.uri)) = {a}.uri)")
+            }
+        }
+    }
+
+    fn any(&mut self, a: &str, preds: &[Pred]) -> String {
+        let parts: Vec<String> = preds.iter().map(|p| self.pred(a, p)).collect();
+        format!("({})", parts.join(" OR "))
+    }
+
+    /// SQL condition on resource alias `r` for one filter.
+    fn filter(&mut self, r: &str, f: &Filter) -> String {
+        match f {
+            Filter::Id(ids) => {
+                let list: Vec<String> = ids.iter().map(|i| self.binds.text(i.clone())).collect();
+                format!("{r}.res_id IN ({})", list.join(", "))
+            }
+            Filter::LastUpdated(preds) => {
+                let parts: Vec<String> = preds
+                    .iter()
+                    .filter_map(|p| match p {
+                        Pred::Date { prefix, lo, hi } => Some(self.date(
+                            &format!("{r}.last_updated"),
+                            &format!("({r}.last_updated + 1)"),
+                            *prefix,
+                            *lo,
+                            *hi,
+                        )),
+                        _ => None,
+                    })
+                    .collect();
+                format!("({})", parts.join(" OR "))
+            }
+            Filter::Index { param, any, negate } => {
+                let i = self.alias("i");
+                let p = self.binds.text(param.clone());
+                let cond = self.any(&i, any);
+                let not = if *negate { "NOT " } else { "" };
+                format!(
+                    "{not}EXISTS (SELECT 1 FROM search_index {i} WHERE {i}.rid = {r}.rid AND {i}.param = {p} AND {cond})"
+                )
+            }
+            Filter::Missing { param, missing } => {
+                let i = self.alias("i");
+                let p = self.binds.text(param.clone());
+                let not = if *missing { "NOT " } else { "" };
+                format!(
+                    "{not}EXISTS (SELECT 1 FROM search_index {i} WHERE {i}.rid = {r}.rid AND {i}.param = {p})"
+                )
+            }
+            Filter::Composite { param, any } => {
+                let alts: Vec<String> = any
+                    .iter()
+                    .map(|preds| {
+                        let first = self.alias("c");
+                        let p = self.binds.text(param.clone());
+                        let mut joins = String::new();
+                        let mut conds = vec![format!("{first}.rid = {r}.rid"), format!("{first}.param = {p}"), format!("{first}.pos = 0")];
+                        for (pos, pred) in preds.iter().enumerate() {
+                            let a = if pos == 0 {
+                                first.clone()
+                            } else {
+                                let a = self.alias("c");
+                                joins.push_str(&format!(
+                                    " JOIN search_index {a} ON {a}.rid = {first}.rid AND {a}.param = {first}.param AND {a}.grp = {first}.grp AND {a}.pos = {pos}"
+                                ));
+                                a
+                            };
+                            conds.push(self.pred(&a, pred));
+                        }
+                        format!("EXISTS (SELECT 1 FROM search_index {first}{joins} WHERE {})", conds.join(" AND "))
+                    })
+                    .collect();
+                format!("({})", alts.join(" OR "))
+            }
+            Filter::Chain {
+                param,
+                target_type,
+                inner,
+            } => {
+                let i = self.alias("i");
+                let t = self.alias("t");
+                let p = self.binds.text(param.clone());
+                let mut conds = vec![
+                    format!("{i}.rid = {r}.rid"),
+                    format!("{i}.param = {p}"),
+                    format!("{t}.deleted = 0"),
+                ];
+                if let Some(tt) = target_type {
+                    conds.push(format!("{i}.ref_type = {}", self.binds.text(tt.clone())));
+                }
+                conds.push(self.filter(&t, inner));
+                format!(
+                    "EXISTS (SELECT 1 FROM search_index {i} JOIN resource {t} ON {t}.res_type = {i}.ref_type AND {t}.res_id = {i}.ref_id WHERE {})",
+                    conds.join(" AND ")
+                )
+            }
+            Filter::Has {
+                source_type,
+                ref_param,
+                inner,
+            } => {
+                let i = self.alias("i");
+                let s = self.alias("s");
+                let st = self.binds.text(source_type.clone());
+                let rp = self.binds.text(ref_param.clone());
+                let inner_sql = self.filter(&s, inner);
+                format!(
+                    "EXISTS (SELECT 1 FROM resource {s} JOIN search_index {i} ON {i}.rid = {s}.rid WHERE {s}.res_type = {st} AND {s}.deleted = 0 \
+                     AND {i}.param = {rp} AND {i}.ref_type = {r}.res_type AND {i}.ref_id = {r}.res_id AND {inner_sql})"
+                )
+            }
+            Filter::Compartment {
+                params,
+                ref_type,
+                ref_id,
+            } => {
+                let i = self.alias("i");
+                let list: Vec<String> = params.iter().map(|p| self.binds.text(p.clone())).collect();
+                let (t, id) = (
+                    self.binds.text(ref_type.clone()),
+                    self.binds.text(ref_id.clone()),
+                );
+                if list.is_empty() {
+                    return "1 = 0".to_string();
+                }
+                format!(
+                    "EXISTS (SELECT 1 FROM search_index {i} WHERE {i}.rid = {r}.rid AND {i}.param IN ({}) AND {i}.ref_type = {t} AND {i}.ref_id = {id})",
+                    list.join(", ")
+                )
+            }
+        }
+    }
+
+    /// The WHERE clause shared by the page and the count.
+    fn where_clause(&mut self, q: &SearchQuery) -> String {
+        let types: Vec<String> = q.types.iter().map(|t| self.binds.text(t.clone())).collect();
+        let mut conds = vec![
+            format!("r.res_type IN ({})", types.join(", ")),
+            "r.deleted = 0".to_string(),
+        ];
+        for f in &q.filters {
+            conds.push(self.filter("r", f));
+        }
+        conds.join(" AND ")
+    }
+
+    /// SQL expression of a sort key and which typed slot carries it.
+    fn sort_expr(&mut self, k: &SortKey) -> (String, char) {
+        match k.kind {
+            SortKind::Id => ("r.res_id".to_string(), 't'),
+            SortKind::LastUpdated => ("r.last_updated".to_string(), 'i'),
+            SortKind::Text => {
+                let p = self.binds.text(k.param.clone());
+                let empty = self.binds.text("");
+                (
+                    format!(
+                        "COALESCE((SELECT MIN(COALESCE(x.code, x.s_norm, x.uri)) FROM search_index x WHERE x.rid = r.rid AND x.param = {p}), {empty})"
+                    ),
+                    't',
+                )
+            }
+            SortKind::Date => {
+                let p = self.binds.text(k.param.clone());
+                let min = self.binds.int(i64::MIN);
+                (
+                    format!(
+                        "COALESCE((SELECT MIN(x.lo) FROM search_index x WHERE x.rid = r.rid AND x.param = {p}), {min})"
+                    ),
+                    'i',
+                )
+            }
+            SortKind::Number => {
+                let p = self.binds.text(k.param.clone());
+                let min = self.binds.double(f64::MIN);
+                (
+                    format!(
+                        "COALESCE((SELECT MIN(x.num) FROM search_index x WHERE x.rid = r.rid AND x.param = {p}), {min})"
+                    ),
+                    'd',
+                )
+            }
+        }
+    }
+
+    fn key_bind(&mut self, v: &KeyValue) -> String {
+        match v {
+            KeyValue::Int(i) => self.binds.int(*i),
+            KeyValue::Real(d) => self.binds.double(*d),
+            KeyValue::Text(s) => self.binds.text(s.clone()),
+        }
+    }
+}
+
+/// One page of matches (at most `limit` rows), after `q.cursor` if set.
+pub fn page(
+    conn: &mut AnyConnection,
+    q: &SearchQuery,
+    limit: i64,
+) -> Result<Vec<Match>, StoreError> {
+    let mut c = Compiler {
+        binds: Binds::default(),
+        backend: conn.backend(),
+        next_alias: 0,
+    };
+    let mut slots = vec!["CAST(NULL AS TEXT)".to_string(); 3]
+        .into_iter()
+        .chain(vec!["CAST(NULL AS BIGINT)".to_string(); 3])
+        .chain(vec!["CAST(NULL AS DOUBLE PRECISION)".to_string(); 3])
+        .collect::<Vec<_>>();
+    let mut exprs = Vec::new();
+    for (n, k) in q.sort.iter().take(3).enumerate() {
+        let (e, slot) = c.sort_expr(k);
+        let idx = match slot {
+            't' => n,
+            'i' => 3 + n,
+            _ => 6 + n,
+        };
+        slots[idx] = e.clone();
+        exprs.push((e, k.desc, slot));
+    }
+    let where_sql = c.where_clause(q);
+    let mut conds = vec![where_sql];
+    if let Some(cur) = &q.cursor {
+        conds.push(cursor_condition(&mut c, &exprs, cur));
+    }
+    let mut order: Vec<String> = exprs
+        .iter()
+        .map(|(e, desc, _)| format!("{e}{}", if *desc { " DESC" } else { "" }))
+        .collect();
+    order.push("r.rid".to_string());
+    let limit = c.binds.int(limit);
+    let sql = format!(
+        "SELECT r.rid AS rid, r.res_type AS res_type, r.res_id AS res_id, {} AS t0, {} AS t1, {} AS t2, {} AS i0, {} AS i1, {} AS i2, \
+         {} AS d0, {} AS d1, {} AS d2 FROM resource r WHERE {} ORDER BY {} LIMIT {limit}",
+        slots[0],
+        slots[1],
+        slots[2],
+        slots[3],
+        slots[4],
+        slots[5],
+        slots[6],
+        slots[7],
+        slots[8],
+        conds.join(" AND "),
+        order.join(", ")
+    );
+    let rows: Vec<Row> = c.binds.query(sql).load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(|row| {
+            let keys = exprs
+                .iter()
+                .enumerate()
+                .map(|(n, (_, _, slot))| match slot {
+                    't' => {
+                        KeyValue::Text([&row.t0, &row.t1, &row.t2][n].clone().unwrap_or_default())
+                    }
+                    'i' => KeyValue::Int([row.i0, row.i1, row.i2][n].unwrap_or(i64::MIN)),
+                    _ => KeyValue::Real([row.d0, row.d1, row.d2][n].unwrap_or(f64::MIN)),
+                })
+                .collect();
+            Match {
+                rid: row.rid,
+                res_type: row.res_type,
+                res_id: row.res_id,
+                keys,
+            }
+        })
+        .collect())
+}
+
+/// Rows strictly after the cursor in (key1, key2, ..., rid) order, honouring each key's direction.
+fn cursor_condition(c: &mut Compiler, exprs: &[(String, bool, char)], cur: &Cursor) -> String {
+    let mut alts = Vec::new();
+    for j in 0..=exprs.len() {
+        let mut parts = Vec::new();
+        for (n, (e, _, _)) in exprs.iter().enumerate().take(j) {
+            if let Some(v) = cur.keys.get(n) {
+                let b = c.key_bind(v);
+                parts.push(format!("{e} = {b}"));
+            }
+        }
+        if j < exprs.len() {
+            let (e, desc, _) = &exprs[j];
+            if let Some(v) = cur.keys.get(j) {
+                let b = c.key_bind(v);
+                parts.push(format!("{e} {} {b}", if *desc { "<" } else { ">" }));
+            }
+        } else {
+            let b = c.binds.int(cur.rid);
+            parts.push(format!("r.rid > {b}"));
+        }
+        alts.push(format!("({})", parts.join(" AND ")));
+    }
+    format!("({})", alts.join(" OR "))
+}
+
+pub fn count(conn: &mut AnyConnection, q: &SearchQuery) -> Result<i64, StoreError> {
+    let mut c = Compiler {
+        binds: Binds::default(),
+        backend: conn.backend(),
+        next_alias: 0,
+    };
+    let w = c.where_clause(q);
+    let rows: Vec<CountRow> = c
+        .binds
+        .query(format!("SELECT COUNT(*) AS n FROM resource r WHERE {w}"))
+        .load(conn)?;
+    Ok(rows.first().map(|r| r.n).unwrap_or(0))
+}
+
+/// Live resources referenced from `rids` through `inc` (an _include), at most `limit`.
+pub fn include_targets(
+    conn: &mut AnyConnection,
+    rids: &[i64],
+    inc: &Include,
+    limit: i64,
+) -> Result<Vec<i64>, StoreError> {
+    if rids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut b = Binds::default();
+    let list: Vec<String> = rids.iter().map(|r| b.int(*r)).collect();
+    let st = b.text(inc.source_type.clone());
+    let mut conds = vec![
+        format!("i.rid IN ({})", list.join(", ")),
+        format!("i.res_type = {st}"),
+        "t.deleted = 0".to_string(),
+    ];
+    if let Some(p) = &inc.param {
+        conds.push(format!("i.param = {}", b.text(p.clone())));
+    }
+    if let Some(t) = &inc.target_type {
+        conds.push(format!("i.ref_type = {}", b.text(t.clone())));
+    }
+    let lim = b.int(limit);
+    let sql = format!(
+        "SELECT DISTINCT t.rid AS rid FROM search_index i JOIN resource t ON t.res_type = i.ref_type AND t.res_id = i.ref_id \
+         WHERE {} ORDER BY t.rid LIMIT {lim}",
+        conds.join(" AND ")
+    );
+    Ok(b.query(sql)
+        .load::<RidRow>(conn)?
+        .into_iter()
+        .map(|r| r.rid)
+        .collect())
+}
+
+/// Live `inc.source_type` resources that reference any of `targets` (type, id) through `inc`.
+pub fn revinclude_sources(
+    conn: &mut AnyConnection,
+    targets: &[(String, String)],
+    inc: &Include,
+    limit: i64,
+) -> Result<Vec<i64>, StoreError> {
+    if targets.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut b = Binds::default();
+    let pairs: Vec<String> = targets
+        .iter()
+        .map(|(t, id)| {
+            format!(
+                "(i.ref_type = {} AND i.ref_id = {})",
+                b.text(t.clone()),
+                b.text(id.clone())
+            )
+        })
+        .collect();
+    let st = b.text(inc.source_type.clone());
+    let mut conds = vec![
+        format!("({})", pairs.join(" OR ")),
+        format!("s.res_type = {st}"),
+        "s.deleted = 0".to_string(),
+    ];
+    if let Some(p) = &inc.param {
+        conds.push(format!("i.param = {}", b.text(p.clone())));
+    }
+    let lim = b.int(limit);
+    let sql = format!(
+        "SELECT DISTINCT s.rid AS rid FROM search_index i JOIN resource s ON s.rid = i.rid WHERE {} ORDER BY s.rid LIMIT {lim}",
+        conds.join(" AND ")
+    );
+    Ok(b.query(sql)
+        .load::<RidRow>(conn)?
+        .into_iter()
+        .map(|r| r.rid)
+        .collect())
+}
