@@ -28,6 +28,9 @@ pub struct ServerArgs {
     /// Largest accepted request body in bytes.  [default: 16777216]
     #[arg(long, env = "HMS_MAX_BODY_BYTES", value_name = "BYTES")]
     pub max_body_bytes: Option<usize>,
+    /// Most entries accepted in one transaction/batch Bundle (more → 413).  [default: 10000]
+    #[arg(long, env = "HMS_MAX_BUNDLE_ENTRIES", value_name = "N")]
+    pub max_bundle_entries: Option<usize>,
     /// Database connections per process.  [default: 16 on PostgreSQL, 8 on SQLite]
     #[arg(long, env = "HMS_DB_POOL_SIZE", value_name = "N")]
     pub db_pool_size: Option<u32>,
@@ -51,6 +54,7 @@ struct FileConfig {
     database_url: Option<String>,
     base_url: Option<String>,
     max_body_bytes: Option<usize>,
+    max_bundle_entries: Option<usize>,
     db_pool_size: Option<u32>,
     http_workers: Option<usize>,
     log_format: Option<String>,
@@ -66,6 +70,7 @@ pub struct Config {
     pub database_schema: Option<String>,
     pub base_url: Option<String>,
     pub max_body_bytes: usize,
+    pub max_bundle_entries: usize,
     pub db_pool_size: Option<u32>,
     pub http_workers: usize,
     pub log_format: LogFormat,
@@ -147,6 +152,10 @@ impl Config {
                 .max_body_bytes
                 .or(file.max_body_bytes)
                 .unwrap_or(16 * 1024 * 1024),
+            max_bundle_entries: args
+                .max_bundle_entries
+                .or(file.max_bundle_entries)
+                .unwrap_or(crate::interactions::transaction::DEFAULT_MAX_ENTRIES),
             db_pool_size: args.db_pool_size.or(file.db_pool_size),
             http_workers: workers.max(1),
             log_format,

@@ -1,9 +1,13 @@
 //! Transport-free FHIR interactions. Each write is one database transaction: validate → store the
 //! version and its index rows → commit; callers answer only after it returns.
 
+pub mod fhirpath_patch;
 pub mod history;
+pub mod json_patch;
+pub mod patch;
 pub mod read;
 pub mod search;
+pub mod transaction;
 pub mod write;
 
 use serde_json::Value;

@@ -152,6 +152,33 @@ impl Store {
     }
 }
 
+/// Runs `work` inside a savepoint of the caller's open transaction: on error only `work`'s writes
+/// are undone and the transaction stays usable (batch entries inside a caller's transaction).
+pub fn savepoint<T, E>(
+    conn: &mut AnyConnection,
+    work: impl FnOnce(&mut AnyConnection) -> Result<T, E>,
+) -> Result<T, E>
+where
+    E: From<StoreError>,
+{
+    conn.batch_execute("SAVEPOINT hms_entry")
+        .map_err(StoreError::from)?;
+    match work(conn) {
+        Ok(v) => {
+            conn.batch_execute("RELEASE SAVEPOINT hms_entry")
+                .map_err(StoreError::from)?;
+            Ok(v)
+        }
+        Err(e) => {
+            conn.batch_execute("ROLLBACK TO SAVEPOINT hms_entry")
+                .map_err(StoreError::from)?;
+            conn.batch_execute("RELEASE SAVEPOINT hms_entry")
+                .map_err(StoreError::from)?;
+            Err(e)
+        }
+    }
+}
+
 /// Lets the retry loop see whether a domain error wraps a retryable database error.
 pub trait AsStoreError {
     fn as_store_error(&self) -> Option<&StoreError>;
