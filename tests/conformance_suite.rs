@@ -289,7 +289,7 @@ fn a_small_body_limit_fails_exactly_the_scripts_that_send_bodies() {
     );
     failed_on_413(by_name(&reports, "CrudClaim"), Some("create"), "status-201");
     let s = by_name(&reports, "SearchPatientString");
-    failed_on_413(s, None, "setup-conf-sps-a");
+    failed_on_413(s, None, "setup-conf-patient-string-a");
     assert!(s.tests.iter().all(|t| t.result == ReportResult::Pending));
     failed_on_413(
         by_name(&reports, "Transaction"),
