@@ -3,9 +3,13 @@
 
 pub mod fhirpath_patch;
 pub mod history;
+pub mod hl7_ingest;
 pub mod json_patch;
 pub mod patch;
+pub mod patient_locks;
+pub mod patient_merge;
 pub mod read;
+pub mod reindex;
 pub mod search;
 pub mod transaction;
 pub mod write;
