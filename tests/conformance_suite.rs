@@ -42,7 +42,7 @@ impl Served {
         cmd.arg("serve")
             .args(["--http", &addr, "--data-dir"])
             .arg(&dir)
-            .args(["--http-workers", "2"])
+            .args(["--http-workers", "2", "--no-mllp"])
             .args(extra)
             .env_remove("HMS_DATABASE_URL")
             .env_remove("HMS_CONFIG")
@@ -51,7 +51,7 @@ impl Served {
             .stdout(Stdio::null())
             .stderr(Stdio::inherit());
         let child = cmd.spawn().expect("start hms serve");
-        let served = Served {
+        let mut served = Served {
             child,
             dir,
             base: format!("http://{addr}/fhir"),
@@ -60,9 +60,12 @@ impl Served {
         served
     }
 
-    fn wait_ready(&self, addr: &str) {
+    fn wait_ready(&mut self, addr: &str) {
         let deadline = Instant::now() + Duration::from_secs(30);
         while Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                panic!("hms serve on {addr} exited during start-up: {status}");
+            }
             if let Ok(mut s) = TcpStream::connect(addr) {
                 let _ = s.write_all(b"GET /health/ready HTTP/1.0\r\nHost: localhost\r\n\r\n");
                 let mut out = String::new();
