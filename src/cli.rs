@@ -16,7 +16,8 @@ use crate::config::{Config, ServerArgs};
         Every option can also be set in hms.toml (same names, snake_case) or as an HMS_* environment \
         variable; flags win over the environment, which wins over the file.",
     after_help = "Examples:\n  hms serve\n  hms serve --http 127.0.0.1:9000 --data-dir /var/lib/hms\n  \
-        HMS_DATABASE_URL=postgres://postgres@127.0.0.1/hms hms serve\n  hms migrate --database-url postgres://postgres@127.0.0.1/hms"
+        HMS_DATABASE_URL=postgres://postgres@127.0.0.1/hms hms serve\n  hms migrate --database-url postgres://postgres@127.0.0.1/hms\n  \
+        hms conformance run --server http://127.0.0.1:8080/fhir conformance/"
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -29,6 +30,9 @@ pub enum Command {
     Serve(ServerArgs),
     /// Apply pending database migrations and exit.
     Migrate(ServerArgs),
+    /// Run FHIR TestScripts against a FHIR server (black-box conformance suite).
+    #[command(subcommand)]
+    Conformance(crate::conformance::ConformanceCommand),
     /// Index existing resources for SearchParameters created through the API (shows progress;
     /// searches on such a parameter carry a warning until this has finished).
     Reindex(ServerArgs),
@@ -92,6 +96,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             println!("database is up to date");
             Ok(())
         }
+        Command::Conformance(cmd) => Ok(crate::conformance::run(cmd)?),
         Command::Reindex(args) => {
             let config = Config::load(&args)?;
             crate::telemetry::init(config.log_format);

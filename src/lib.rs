@@ -9,6 +9,7 @@ pub mod app;
 pub mod claims_cli;
 pub mod cli;
 pub mod config;
+pub mod conformance;
 pub mod error;
 pub mod fhir;
 pub mod hl7_cli;

@@ -108,7 +108,7 @@ pub async fn dispatch(req: HttpRequest, payload: Payload, state: web::Data<AppSt
             match m {
                 Method::GET | Method::HEAD => read_resource(&req, &st, t, id).await,
                 Method::PUT => update(&req, payload, &st, t, id).await,
-                Method::DELETE => delete(&st, t, id).await,
+                Method::DELETE => delete(&req, &st, t, id).await,
                 Method::PATCH => patch(&req, payload, &st, t, PatchTarget::Id(id)).await,
                 _ => Err(not_allowed(&m, &path)),
             }
@@ -343,9 +343,10 @@ async fn patch(
     Ok(written_reply(req, st, w))
 }
 
-async fn delete(st: &AppState, t: ResourceType, id: LogicalId) -> Reply {
+async fn delete(req: &HttpRequest, st: &AppState, t: ResourceType, id: LogicalId) -> Reply {
+    let im = if_match(req)?;
     let svc = st.services.clone();
-    let d = blocking(move || write::delete(&svc, &t, &id)).await?;
+    let d = blocking(move || write::delete(&svc, &t, &id, im)).await?;
     Ok(deleted_reply(d))
 }
 

@@ -346,9 +346,29 @@ pub enum Deleted {
     Nothing,
 }
 
-/// DELETE [type]/[id].
-pub fn delete(s: &Services, t: &ResourceType, id: &LogicalId) -> Result<Deleted, Error> {
-    s.store.write(|conn| delete_in_tx(conn, t, id))
+/// DELETE [type]/[id]; with `If-Match` only when that version is the current, live one (else 412).
+pub fn delete(
+    s: &Services,
+    t: &ResourceType,
+    id: &LogicalId,
+    if_match: Option<i64>,
+) -> Result<Deleted, Error> {
+    s.store.write(|conn| {
+        if let Some(v) = if_match {
+            let live = resources::current(conn, t.as_str(), id.as_str(), true)?
+                .filter(|cur| !cur.is_deleted())
+                .map(|cur| cur.version);
+            if live != Some(v) {
+                return Err(Error::PreconditionFailed(match live {
+                    Some(cur) => format!(
+                        "version conflict: If-Match W/\"{v}\" but the current version of {t}/{id} is {cur}"
+                    ),
+                    None => format!("If-Match W/\"{v}\" but {t}/{id} does not exist"),
+                }));
+            }
+        }
+        delete_in_tx(conn, t, id)
+    })
 }
 
 /// The delete step inside a caller's transaction.
