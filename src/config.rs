@@ -355,6 +355,7 @@ mod tests {
             ..Default::default()
         });
         assert!(matches!(c, Err(ConfigError::Invalid(_))));
+        let c = Config::load(&ServerArgs::default()).unwrap();
         assert_eq!(c.x12.sender_id, "HMSINTEROP");
         assert!(!c.x12.production);
     }

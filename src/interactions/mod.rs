@@ -1,8 +1,8 @@
 //! Transport-free FHIR interactions. Each write is one database transaction: validate → store the
 //! version and its index rows → commit; callers answer only after it returns.
 
-pub mod fhirpath_patch;
 pub mod billing;
+pub mod fhirpath_patch;
 pub mod history;
 pub mod hl7_ingest;
 pub mod json_patch;
