@@ -16,7 +16,7 @@ use crate::config::{Config, ServerArgs};
         Every option can also be set in hms.toml (same names, snake_case) or as an HMS_* environment \
         variable; flags win over the environment, which wins over the file.",
     after_help = "Examples:\n  hms serve\n  hms serve --http 127.0.0.1:9000 --data-dir /var/lib/hms\n  \
-        HMS_DATABASE_URL=postgres://postgres@127.0.0.1/hms hms serve\n  hms migrate --database-url postgres://postgres@127.0.0.1/hms"
+        HMS_DATABASE_URL=postgres://postgres@127.0.0.1/hms hms serve\n  hms import synthea/ --data-dir /var/lib/hms\n  hms import bundle.json --server http://127.0.0.1:8080/fhir\n  hms migrate --database-url postgres://postgres@127.0.0.1/hms"
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -29,6 +29,9 @@ pub enum Command {
     Serve(ServerArgs),
     /// Apply pending database migrations and exit.
     Migrate(ServerArgs),
+    /// Load Bundles (transaction, batch, collection) and NDJSON files or directories into the
+    /// local store, or into another FHIR server with --server. Re-running it duplicates nothing.
+    Import(crate::import::ImportArgs),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
@@ -45,6 +48,11 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             let _ = store;
             println!("database is up to date");
             Ok(())
+        }
+        Command::Import(args) => {
+            let config = Config::load(&args.store)?;
+            crate::telemetry::init(config.log_format);
+            crate::import::run(args)
         }
     }
 }

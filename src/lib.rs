@@ -10,6 +10,7 @@ pub mod cli;
 pub mod config;
 pub mod error;
 pub mod fhir;
+pub mod import;
 pub mod interactions;
 pub mod search;
 pub mod store;
