@@ -345,7 +345,8 @@ async fn everything(req: &HttpRequest, st: &AppState, patient: Option<LogicalId>
 
 /// POST [base]: a transaction or batch Bundle.
 async fn transaction(req: &HttpRequest, payload: Payload, st: &AppState) -> Reply {
-    let bundle = body_json(req, payload, st).await?;
+    check_content_type(req)?;
+    let body = read_body(payload, st.config.max_body_bytes).await?;
     let opts = transaction::Options {
         respond: match negotiate::prefer(req).ret {
             negotiate::Return::Minimal => Respond::Minimal,
@@ -356,7 +357,7 @@ async fn transaction(req: &HttpRequest, payload: Payload, st: &AppState) -> Repl
     };
     let base = base_url(req, st);
     let svc = st.services.clone();
-    let bytes = blocking(move || transaction::process_with(&svc, bundle, &base, &opts)).await?;
+    let bytes = blocking(move || transaction::process_bytes(&svc, &body, &base, &opts)).await?;
     Ok(render::json(req, StatusCode::OK, bytes))
 }
 
