@@ -32,6 +32,52 @@ pub enum Command {
     /// Load Bundles (transaction, batch, collection) and NDJSON files or directories into the
     /// local store, or into another FHIR server with --server. Re-running it duplicates nothing.
     Import(crate::import::ImportArgs),
+    /// Index existing resources for SearchParameters created through the API (shows progress;
+    /// searches on such a parameter carry a warning until this has finished).
+    Reindex(ServerArgs),
+    /// Billing: 837P export, 835 import, 270/271 eligibility (against the local store).
+    #[command(subcommand)]
+    Claims(crate::claims_cli::ClaimsCommand),
+    /// HL7 v2: send files over MLLP, list or replay stored messages.
+    #[command(subcommand)]
+    Hl7(Hl7Command),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Hl7Command {
+    /// Send HL7 v2 files over MLLP (LF/CRLF line ends are normalised to CR) and print each ACK.
+    #[command(after_help = "Example:\n  hms hl7 send adt.hl7 siu.hl7 --to 127.0.0.1:2575")]
+    Send {
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<std::path::PathBuf>,
+        /// host:port of the MLLP listener.
+        #[arg(long, default_value = "127.0.0.1:2575", value_name = "HOST:PORT")]
+        to: String,
+        /// Seconds to wait for each ACK.
+        #[arg(long, default_value_t = 30)]
+        timeout: u64,
+    },
+    /// List stored HL7 messages, newest first.
+    Messages {
+        /// Only this status: received, processed, error or rejected.
+        #[arg(long)]
+        status: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    /// Reprocess stored messages through the ingest path (idempotent: conditional upserts).
+    Replay {
+        /// Message id (from `hms hl7 messages`).
+        #[arg(conflicts_with = "status", required_unless_present = "status")]
+        id: Option<i64>,
+        /// Replay every message with this status (e.g. error).
+        #[arg(long)]
+        status: Option<String>,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
@@ -54,6 +100,27 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             crate::telemetry::init(config.log_format);
             crate::import::run(args)
         }
+        Command::Reindex(args) => {
+            let config = Config::load(&args)?;
+            crate::telemetry::init(config.log_format);
+            let store = crate::app::open_store(&config)?;
+            let done = crate::interactions::reindex::run(&store, |url, done, total| {
+                let pct = if total > 0 { done * 100 / total } else { 100 };
+                eprintln!("reindexing {url}: {done}/{total} resources ({pct}%)");
+            })?;
+            if done.is_empty() {
+                println!("nothing to reindex: every custom search parameter is up to date");
+            }
+            for r in done {
+                println!(
+                    "{}: {} resources indexed; the parameter is active",
+                    r.url, r.resources
+                );
+            }
+            Ok(())
+        }
+        Command::Hl7(cmd) => crate::hl7_cli::run(cmd),
+        Command::Claims(cmd) => crate::claims_cli::run(cmd),
     }
 }
 
@@ -67,7 +134,18 @@ fn serve(config: Config) -> anyhow::Result<()> {
             built.addr,
             built.addr
         );
-        built.server.await?;
+        if let Some(m) = &built.mllp {
+            tracing::info!(
+                "HL7 v2 MLLP{} listening on {}",
+                if m.tls { " over TLS" } else { "" },
+                m.addr
+            );
+        }
+        let result = built.server.await;
+        if let Some(m) = &built.mllp {
+            m.stop();
+        }
+        result?;
         tracing::info!("shut down cleanly");
         Ok(())
     })

@@ -6,12 +6,15 @@
 
 pub mod api;
 pub mod app;
+pub mod claims_cli;
 pub mod cli;
 pub mod config;
 pub mod error;
 pub mod fhir;
+pub mod hl7_cli;
 pub mod import;
 pub mod interactions;
+pub mod mllp;
 pub mod search;
 pub mod store;
 pub mod telemetry;

@@ -27,7 +27,7 @@ use super::render;
 type Reply = Result<HttpResponse, ApiError>;
 
 /// Runs blocking store work off the async executor threads.
-async fn blocking<T: Send + 'static>(
+pub(super) async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, Error> + Send + 'static,
 ) -> Result<T, Error> {
     web::block(f)
@@ -36,11 +36,16 @@ async fn blocking<T: Send + 'static>(
 }
 
 pub async fn dispatch(req: HttpRequest, payload: Payload, state: web::Data<AppState>) -> Reply {
-    check_accept(&req)?;
     let path = req.match_info().query("tail").to_string();
     let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    if !super::billing::negotiates_itself(&segs) {
+        check_accept(&req)?;
+    }
     let m = req.method().clone();
     let st = state.get_ref().clone();
+    if super::billing::is_billing_route(&segs) {
+        return super::billing::route(&req, payload, &st, &segs).await;
+    }
     match (segs.as_slice(), &m) {
         ([], &Method::GET) => {
             search(
@@ -181,7 +186,7 @@ fn capability_bytes(req: &HttpRequest, st: &AppState) -> Vec<u8> {
     .unwrap_or_default()
 }
 
-fn parse_body(bytes: &[u8]) -> Result<Value, Error> {
+pub(super) fn parse_body(bytes: &[u8]) -> Result<Value, Error> {
     if bytes.is_empty() {
         return Err(Error::invalid(
             None,

@@ -244,6 +244,7 @@ mod tests {
         );
         let rows = crate::search::extract::index_rows(
             &serde_json::json!({"resourceType": "Observation", "status": "final", "code": {"text": "x"}, "subject": {"reference": "Patient/p1"}}),
+            &[],
         );
         assert!(
             rows.iter()

@@ -6,7 +6,7 @@ use diesel::query_builder::{BoxedSqlQuery, SqlQuery};
 use diesel::sql_query;
 use diesel::sql_types::{BigInt, Double, Nullable, Text};
 
-use super::conn::MultiBackend;
+use super::conn::{Backend, MultiBackend};
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Bind {
@@ -62,7 +62,18 @@ impl Binds {
         self.values.is_empty()
     }
 
-    pub fn query(self, sql: String) -> BoxedSqlQuery<'static, MultiBackend, SqlQuery> {
+    /// The statement with its binds. SQLite reads `$N` as a *named* parameter numbered by first
+    /// appearance, so a statement that mentions `$4` before `$3` would swap them there; it gets the
+    /// positional `?N` form instead, which means the same on SQLite whatever the order.
+    pub fn query(
+        self,
+        sql: String,
+        backend: Backend,
+    ) -> BoxedSqlQuery<'static, MultiBackend, SqlQuery> {
+        let sql = match backend {
+            Backend::Postgres => sql,
+            Backend::Sqlite => sql.replace('$', "?"),
+        };
         let mut q = sql_query(sql).into_boxed::<MultiBackend>();
         for b in self.values {
             q = match b {

@@ -51,7 +51,7 @@ pub fn members(
         "SELECT DISTINCT r.rid AS rid FROM search_index i JOIN resource r ON r.rid = i.rid WHERE {} ORDER BY r.rid",
         conds.join(" AND ")
     );
-    Ok(b.query(sql)
+    Ok(b.query(sql, conn.backend())
         .load::<RidRow>(conn)?
         .into_iter()
         .map(|r| r.rid)
@@ -81,7 +81,7 @@ pub fn read_live_by_keys(
              WHERE r.deleted = 0 AND ({}) ORDER BY r.rid",
             pairs.join(" OR ")
         );
-        out.extend(b.query(sql).load::<Version>(conn)?);
+        out.extend(b.query(sql, conn.backend()).load::<Version>(conn)?);
     }
     Ok(out)
 }
@@ -97,7 +97,7 @@ pub fn live_ids(conn: &mut AnyConnection, res_type: &str) -> Result<Vec<String>,
     let t = b.text(res_type);
     let sql =
         format!("SELECT res_id FROM resource WHERE res_type = {t} AND deleted = 0 ORDER BY res_id");
-    Ok(b.query(sql)
+    Ok(b.query(sql, conn.backend())
         .load::<IdRow>(conn)?
         .into_iter()
         .map(|r| r.res_id)

@@ -80,13 +80,13 @@ pub fn page(conn: &mut AnyConnection, q: &HistoryQuery) -> Result<Vec<HistoryRow
     let sql = format!(
         "SELECT h.seq AS seq, {VERSION_COLUMNS} FROM resource_history h{wc} ORDER BY h.seq DESC LIMIT {limit}"
     );
-    Ok(binds.query(sql).load(conn)?)
+    Ok(binds.query(sql, conn.backend()).load(conn)?)
 }
 
 pub fn total(conn: &mut AnyConnection, q: &HistoryQuery) -> Result<i64, StoreError> {
     let mut binds = Binds::default();
     let wc = where_clause(q, &mut binds, false);
     let sql = format!("SELECT COUNT(*) AS n FROM resource_history h{wc}");
-    let rows: Vec<CountRow> = binds.query(sql).load(conn)?;
+    let rows: Vec<CountRow> = binds.query(sql, conn.backend()).load(conn)?;
     Ok(rows.first().map(|r| r.n).unwrap_or(0))
 }

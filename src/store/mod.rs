@@ -4,13 +4,17 @@
 pub mod binds;
 pub mod compartment;
 pub mod conn;
+pub mod custom_params;
 pub mod dialect;
 pub mod history;
+pub mod hl7_messages;
 pub mod index;
 pub mod migrate;
+pub mod references;
 pub mod resources;
 pub mod search_sql;
 pub mod secret;
+pub mod x12_control;
 
 use std::time::Duration;
 

@@ -96,17 +96,26 @@ impl Compiler {
     }
 
     fn date(&mut self, lo_col: &str, hi_col: &str, prefix: Prefix, lo: i64, hi: i64) -> String {
-        let (l, h) = (self.binds.int(lo), self.binds.int(hi));
-        let eq = format!("({lo_col} >= {l} AND {hi_col} <= {h})");
+        // Bind only what each branch uses: engines reject statements with unused parameters.
+        let eq = |c: &mut Self| {
+            let (l, h) = (c.binds.int(lo), c.binds.int(hi));
+            format!("({lo_col} >= {l} AND {hi_col} <= {h})")
+        };
         match prefix {
-            Prefix::Eq => eq,
-            Prefix::Ne => format!("NOT {eq}"),
-            Prefix::Gt => format!("{hi_col} > {h}"),
-            Prefix::Lt => format!("{lo_col} < {l}"),
-            Prefix::Ge => format!("({hi_col} > {h} OR {eq})"),
-            Prefix::Le => format!("({lo_col} < {l} OR {eq})"),
-            Prefix::Sa => format!("{lo_col} >= {h}"),
-            Prefix::Eb => format!("{hi_col} <= {l}"),
+            Prefix::Eq => eq(self),
+            Prefix::Ne => format!("NOT {}", eq(self)),
+            Prefix::Gt => format!("{hi_col} > {}", self.binds.int(hi)),
+            Prefix::Lt => format!("{lo_col} < {}", self.binds.int(lo)),
+            Prefix::Ge => {
+                let h = self.binds.int(hi);
+                format!("({hi_col} > {h} OR {})", eq(self))
+            }
+            Prefix::Le => {
+                let l = self.binds.int(lo);
+                format!("({lo_col} < {l} OR {})", eq(self))
+            }
+            Prefix::Sa => format!("{lo_col} >= {}", self.binds.int(hi)),
+            Prefix::Eb => format!("{hi_col} <= {}", self.binds.int(lo)),
             Prefix::Ap => {
                 // Approximately: overlap with the range widened by 10% of its distance from now.
                 let now = crate::store::now_micros();
@@ -479,7 +488,7 @@ pub fn page(
         conds.join(" AND "),
         order.join(", ")
     );
-    let rows: Vec<Row> = c.binds.query(sql).load(conn)?;
+    let rows: Vec<Row> = c.binds.query(sql, conn.backend()).load(conn)?;
     Ok(rows
         .into_iter()
         .map(|row| {
@@ -539,7 +548,10 @@ pub fn count(conn: &mut AnyConnection, q: &SearchQuery) -> Result<i64, StoreErro
     let w = c.where_clause(q);
     let rows: Vec<CountRow> = c
         .binds
-        .query(format!("SELECT COUNT(*) AS n FROM resource r WHERE {w}"))
+        .query(
+            format!("SELECT COUNT(*) AS n FROM resource r WHERE {w}"),
+            conn.backend(),
+        )
         .load(conn)?;
     Ok(rows.first().map(|r| r.n).unwrap_or(0))
 }
@@ -574,7 +586,7 @@ pub fn include_targets(
          WHERE {} ORDER BY t.rid LIMIT {lim}",
         conds.join(" AND ")
     );
-    Ok(b.query(sql)
+    Ok(b.query(sql, conn.backend())
         .load::<RidRow>(conn)?
         .into_iter()
         .map(|r| r.rid)
@@ -616,9 +628,27 @@ pub fn revinclude_sources(
         "SELECT DISTINCT s.rid AS rid FROM search_index i JOIN resource s ON s.rid = i.rid WHERE {} ORDER BY s.rid LIMIT {lim}",
         conds.join(" AND ")
     );
-    Ok(b.query(sql)
+    Ok(b.query(sql, conn.backend())
         .load::<RidRow>(conn)?
         .into_iter()
         .map(|r| r.rid)
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ap_binds_a_widened_range() {
+        let mut c = Compiler {
+            binds: Binds::default(),
+            backend: Backend::Sqlite,
+            next_alias: 0,
+        };
+        let (lo, hi) = crate::fhir::time::parse_fhir_range("1980-01-01").unwrap();
+        let sql = c.date("i.lo", "i.hi", Prefix::Ap, lo, hi);
+        assert_eq!(sql, "(i.lo < $2 AND i.hi > $1)");
+        assert_eq!(c.binds.len(), 2);
+    }
 }

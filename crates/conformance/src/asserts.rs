@@ -373,6 +373,12 @@ impl Runner<'_> {
                     "assert has value/operator but nothing to compare (no expression, path, headerField, ...)".into(),
                 );
             }
+            if !a.extension_urls.is_empty() {
+                return Check::Error(format!(
+                    "assert has no check element; its extension(s) {} are not supported",
+                    a.extension_urls.join(", ")
+                ));
+            }
             return Check::Error("assert has no check element".into());
         }
         combine(checks)

@@ -21,7 +21,9 @@ mod runner;
 mod vars;
 
 pub use error::LoadError;
-pub use load::{FixtureContent, LoadedScript, load_each, load_script_file, load_scripts};
+pub use load::{
+    FixtureContent, LoadedScript, load_each, load_script_file, load_script_value, load_scripts,
+};
 pub use output::{junit_xml, summary_table};
 pub use report::{
     ActionKind, ActionReport, ActionResult, Counts, ReportResult, TestCaseReport, TestReport,

@@ -104,6 +104,8 @@ pub struct Assert {
     pub validate_profile_id: Option<String>,
     pub value: Option<String>,
     pub warning_only: bool,
+    /// `extension[].url` of the assert (e.g. engine-specific subtest extensions).
+    pub extension_urls: Vec<String>,
     /// Keys that are not R4 `TestScript.*.action.assert` elements.
     pub unknown: Vec<String>,
 }
@@ -347,6 +349,16 @@ fn parse_assert(o: &mut Obj<'_>) -> Result<Assert, ShapeError> {
         validate_profile_id: o.string("validateProfileId")?,
         value: o.string("value")?,
         warning_only: o.boolean("warningOnly")?.unwrap_or(false),
+        extension_urls: o
+            .map
+            .get("extension")
+            .and_then(Value::as_array)
+            .map(|exts| {
+                exts.iter()
+                    .filter_map(|e| e.get("url").and_then(Value::as_str).map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default(),
         unknown: Vec::new(),
     };
     a.unknown = o.unknown();

@@ -178,8 +178,12 @@ pub fn junit_xml(reports: &[TestReport]) -> String {
                 ReportResult::Pass => {}
             }
         };
-        if r.setup.is_empty() && r.tests.is_empty() && r.teardown.is_empty() {
-            if let Some(e) = &r.error {
+        if r.setup.is_empty()
+            && r.tests.is_empty()
+            && r.teardown.is_empty()
+            && let Some(e) = &r.error
+        {
+            {
                 count(ReportResult::Error);
                 let _ = write!(
                     cases,

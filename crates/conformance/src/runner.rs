@@ -453,41 +453,33 @@ impl<'s> Runner<'s> {
                 continue;
             }
             let key = f.id.clone().unwrap_or_else(|| format!("fixture[{i}]"));
-            let target =
-                self.server_ids
-                    .get(&key)
-                    .cloned()
-                    .or_else(|| match self.fixture_body(&key) {
-                        Some(Ok(b)) => type_and_id(&b),
-                        _ => None,
-                    });
-            let check = match target {
-                None => Check::Error(format!(
-                    "autodelete: fixture '{key}' was not created and has no id"
-                )),
-                Some((rt, id)) => {
-                    let req = http::RequestRecord {
-                        method: "DELETE".into(),
-                        url: format!("{}/{rt}/{id}", self.base),
-                        headers: vec![("accept".into(), "application/fhir+json".into())],
-                        body: None,
-                        body_text: None,
-                    };
-                    match http::send(&self.client, &req).await {
-                        Err(e) => Check::Error(format!("autodelete of '{key}': {e}")),
-                        Ok(r)
-                            if (200..300).contains(&r.status)
-                                || r.status == 404
-                                || r.status == 410 =>
-                        {
-                            Check::Pass(format!("DELETE {} → {}", req.url, r.status))
-                        }
-                        Ok(r) => Check::Error(format!(
-                            "autodelete of '{key}': DELETE {} → HTTP {}",
-                            req.url, r.status
-                        )),
-                    }
+            let Some((rt, id)) = self.server_ids.get(&key).cloned() else {
+                out.push(ActionReport {
+                    kind: ActionKind::Operation,
+                    name: format!("autodelete {key}"),
+                    label: None,
+                    description: None,
+                    result: ActionResult::Skip,
+                    message: format!("fixture '{key}' was not created on the server by this run"),
+                });
+                continue;
+            };
+            let req = http::RequestRecord {
+                method: "DELETE".into(),
+                url: format!("{}/{rt}/{id}", self.base),
+                headers: vec![("accept".into(), "application/fhir+json".into())],
+                body: None,
+                body_text: None,
+            };
+            let check = match http::send(&self.client, &req).await {
+                Err(e) => Check::Error(format!("autodelete of '{key}': {e}")),
+                Ok(r) if (200..300).contains(&r.status) || r.status == 404 || r.status == 410 => {
+                    Check::Pass(format!("DELETE {} → {}", req.url, r.status))
                 }
+                Ok(r) => Check::Error(format!(
+                    "autodelete of '{key}': DELETE {} → HTTP {}",
+                    req.url, r.status
+                )),
             };
             out.push(action_report(
                 ActionKind::Operation,
@@ -511,6 +503,21 @@ impl<'s> Runner<'s> {
         match self.fixture_body(id) {
             Some(Ok(v)) => Ok(SourceOwned::Fixture(v)),
             Some(Err(e)) => Err(e),
+            None => Err(format!(
+                "sourceId '{id}' names no fixture and no earlier responseId/requestId"
+            )),
+        }
+    }
+
+    /// Like [`Self::source`] but fixtures as written (no `${}` substitution), so a
+    /// variable evaluated over a fixture that mentions it cannot recurse.
+    fn source_unsubstituted(&self, id: &str) -> Result<SourceOwned<'_>, String> {
+        if let Some(x) = self.exchanges.get(id) {
+            return Ok(SourceOwned::Borrowed(Source::Exchange(x)));
+        }
+        match self.script.fixtures.get(id) {
+            Some(FixtureContent::Resource(v)) => Ok(SourceOwned::Borrowed(Source::Fixture(v))),
+            Some(FixtureContent::Unresolved(why)) => Err(format!("fixture '{id}': {why}")),
             None => Err(format!(
                 "sourceId '{id}' names no fixture and no earlier responseId/requestId"
             )),
@@ -570,7 +577,7 @@ impl<'s> Runner<'s> {
         let owned;
         let src: Source<'_> = match &def.source_id {
             Some(id) => {
-                owned = self.source(id)?;
+                owned = self.source_unsubstituted(id)?;
                 owned.as_source()
             }
             None => match &self.last {
@@ -755,13 +762,7 @@ impl<'s> Runner<'s> {
             Some("update" | "updateCreate") => "PUT",
             Some("delete") => "DELETE",
             Some("patch") => "PATCH",
-            Some(_) if named.is_some() => {
-                if body.is_some() {
-                    "POST"
-                } else {
-                    "GET"
-                }
-            }
+            Some(_) if named.is_some() && body.is_some() => "POST",
             _ => "GET",
         };
         let method = match &op.method {
@@ -785,6 +786,13 @@ impl<'s> Runner<'s> {
         let params = op.params.as_deref().map(|p| self.sub(p)).transpose()?;
         let url = if let Some(u) = &op.url {
             let u = self.sub(u)?;
+            if let Some(i) = u.find("{{") {
+                let end = u[i..].find("}}").map_or(u.len(), |e| i + e + 2);
+                return Err(format!(
+                    "operation.url contains the placeholder '{}' (only ${{name}} variables are substituted)",
+                    &u[i..end]
+                ));
+            }
             if u.starts_with("http://") || u.starts_with("https://") {
                 u
             } else {
