@@ -16,7 +16,7 @@ use crate::config::{Config, ServerArgs};
         Every option can also be set in hms.toml (same names, snake_case) or as an HMS_* environment \
         variable; flags win over the environment, which wins over the file.",
     after_help = "Examples:\n  hms serve\n  hms serve --http 127.0.0.1:9000 --data-dir /var/lib/hms\n  \
-        HMS_DATABASE_URL=postgres://postgres@127.0.0.1/hms hms serve\n  hms migrate --database-url postgres://postgres@127.0.0.1/hms\n  \
+        HMS_DATABASE_URL=postgres://postgres@127.0.0.1/hms hms serve\n  hms import synthea/ --data-dir /var/lib/hms\n  hms import bundle.json --server http://127.0.0.1:8080/fhir\n  hms migrate --database-url postgres://postgres@127.0.0.1/hms\n  \
         hms conformance run --server http://127.0.0.1:8080/fhir conformance/"
 )]
 pub struct Cli {
@@ -33,6 +33,9 @@ pub enum Command {
     /// Run FHIR TestScripts against a FHIR server (black-box conformance suite).
     #[command(subcommand)]
     Conformance(crate::conformance::ConformanceCommand),
+    /// Load Bundles (transaction, batch, collection) and NDJSON files or directories into the
+    /// local store, or into another FHIR server with --server. Re-running it duplicates nothing.
+    Import(crate::import::ImportArgs),
     /// Index existing resources for SearchParameters created through the API (shows progress;
     /// searches on such a parameter carry a warning until this has finished).
     Reindex(ServerArgs),
@@ -97,6 +100,11 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Conformance(cmd) => Ok(crate::conformance::run(cmd)?),
+        Command::Import(args) => {
+            let config = Config::load(&args.store)?;
+            crate::telemetry::init(config.log_format);
+            crate::import::run(args)
+        }
         Command::Reindex(args) => {
             let config = Config::load(&args)?;
             crate::telemetry::init(config.log_format);

@@ -13,6 +13,7 @@ pub mod conformance;
 pub mod error;
 pub mod fhir;
 pub mod hl7_cli;
+pub mod import;
 pub mod interactions;
 pub mod mllp;
 pub mod search;

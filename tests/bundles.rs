@@ -131,9 +131,39 @@ async fn synthea_providers_then_patients_load_and_resolve() {
         eprintln!("{b:?}: providers loaded in {:?}", t0.elapsed());
         let patients = patient_files();
         assert_eq!(patients.len(), 5);
+        let mut per_patient: Vec<(String, HashSet<String>)> = Vec::new();
         for p in &patients {
             let t = std::time::Instant::now();
-            let resp = post_bundle(&c, p).await;
+            let r = c
+                .post_raw("", fixture(p), &[("content-type", "application/fhir+json")])
+                .await;
+            assert_eq!(r.status, 200, "{p}: {}", r.text());
+            let resp = r.json();
+            let mut expected: HashSet<String> = HashSet::new();
+            let mut pid = String::new();
+            for e in resp["entry"].as_array().unwrap() {
+                let res = &e["resource"];
+                let key = format!(
+                    "{}/{}",
+                    res["resourceType"].as_str().unwrap(),
+                    res["id"].as_str().unwrap()
+                );
+                if res["resourceType"] == "Patient" {
+                    pid = res["id"].as_str().unwrap().to_string();
+                }
+                let mut rs = Vec::new();
+                refs(res, &mut rs);
+                for s in rs {
+                    if ["Practitioner/", "Organization/", "Location/", "Medication/"]
+                        .iter()
+                        .any(|pre| s.starts_with(pre))
+                    {
+                        expected.insert(s);
+                    }
+                }
+                expected.insert(key);
+            }
+            per_patient.push((pid, expected));
             eprintln!("{b:?}: {p} in {:?}", t.elapsed());
             assert_eq!(resp["type"], "transaction-response");
             let st = statuses(&resp);
@@ -196,7 +226,68 @@ async fn synthea_providers_then_patients_load_and_resolve() {
         for t in ["Organization", "Location", "Practitioner"] {
             assert_eq!(count(&c, t).await, expected[t], "{b:?}: second load of {t}");
         }
+        // Patient/[id]/$everything: exactly the patient's resources plus referenced providers.
+        let mut union: HashSet<String> = HashSet::new();
+        for (pid, want) in &per_patient {
+            let got = everything(&c, &format!("Patient/{pid}/$everything?_count=250")).await;
+            let got_set: HashSet<String> = got.iter().cloned().collect();
+            assert_eq!(got.len(), got_set.len(), "duplicates in $everything");
+            assert_eq!(&got_set, want, "{b:?}: $everything of {pid}");
+            union.extend(got_set);
+            let only = everything(
+                &c,
+                &format!("Patient/{pid}/$everything?_type=Patient,Encounter"),
+            )
+            .await;
+            assert_eq!(
+                only.len(),
+                want.iter()
+                    .filter(|k| k.starts_with("Patient/") || k.starts_with("Encounter/"))
+                    .count()
+            );
+            let future = everything(
+                &c,
+                &format!("Patient/{pid}/$everything?_since=2100-01-01T00:00:00Z"),
+            )
+            .await;
+            assert!(future.is_empty());
+        }
+        let all_patients = everything(&c, "Patient/$everything?_count=1000").await;
+        assert_eq!(all_patients.iter().cloned().collect::<HashSet<_>>(), union);
+        assert_eq!(c.get("Patient/unknown/$everything").await.status, 404);
     }
+}
+
+/// Every resource of a $everything result, following the next links.
+async fn everything(c: &Client, first: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut url = first.to_string();
+    let mut total = None;
+    loop {
+        let r = c.get(&url).await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        let b = r.json();
+        total = total.or(b["total"].as_i64());
+        for e in b["entry"].as_array().into_iter().flatten() {
+            let res = &e["resource"];
+            out.push(format!(
+                "{}/{}",
+                res["resourceType"].as_str().unwrap(),
+                res["id"].as_str().unwrap()
+            ));
+        }
+        match b["link"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|l| l["relation"] == "next")
+        {
+            Some(l) => url = l["url"].as_str().unwrap().to_string(),
+            None => break,
+        }
+    }
+    assert_eq!(Some(out.len() as i64), total);
+    out
 }
 
 #[actix_web::test]
@@ -482,5 +573,48 @@ async fn malformed_bundles_are_refused() {
             {"resource": {"resourceType": "Patient", "link": [{"type": "seealso", "other": {"reference": "urn:uuid:nowhere"}}]}, "request": {"method": "POST", "url": "Patient"}}]});
         assert_eq!(c.post("", &dangling).await.status, 400);
         assert_eq!(system_total(&c).await, 0);
+    }
+}
+
+#[actix_web::test]
+async fn everything_small() {
+    for b in backends() {
+        let srv = TestServer::start(b);
+        let c = srv.client();
+        let bundle = json!({"resourceType": "Bundle", "type": "transaction", "entry": [
+            {"fullUrl": "urn:uuid:a1", "resource": {"resourceType": "Practitioner", "name": [{"family": "Doc"}]}, "request": {"method": "POST", "url": "Practitioner"}},
+            {"fullUrl": "urn:uuid:a2", "resource": {"resourceType": "Patient", "generalPractitioner": [{"reference": "urn:uuid:a1"}]}, "request": {"method": "POST", "url": "Patient"}},
+            {"fullUrl": "urn:uuid:a3", "resource": {"resourceType": "Observation", "status": "final", "code": {"text": "x"}, "subject": {"reference": "urn:uuid:a2"}}, "request": {"method": "POST", "url": "Observation"}},
+            {"fullUrl": "urn:uuid:a4", "resource": {"resourceType": "Patient"}, "request": {"method": "POST", "url": "Patient"}},
+            {"fullUrl": "urn:uuid:a5", "resource": {"resourceType": "Observation", "status": "final", "code": {"text": "y"}, "subject": {"reference": "urn:uuid:a4"}}, "request": {"method": "POST", "url": "Observation"}}
+        ]});
+        let resp = c.post("", &bundle).await.json();
+        let id = |i: usize| {
+            let r = &resp["entry"][i]["resource"];
+            format!(
+                "{}/{}",
+                r["resourceType"].as_str().unwrap(),
+                r["id"].as_str().unwrap()
+            )
+        };
+        let got: HashSet<String> = everything(&c, &format!("{}/$everything", id(1)))
+            .await
+            .into_iter()
+            .collect();
+        assert_eq!(
+            got,
+            [id(0), id(1), id(2)].into_iter().collect::<HashSet<_>>(),
+            "{b:?}"
+        );
+        let paged = everything(&c, &format!("{}/$everything?_count=1", id(1))).await;
+        assert_eq!(paged.len(), 3);
+        let all: HashSet<String> = everything(&c, "Patient/$everything?_count=2")
+            .await
+            .into_iter()
+            .collect();
+        assert_eq!(all.len(), 5);
+        let only: Vec<String> =
+            everything(&c, &format!("{}/$everything?_type=Observation", id(1))).await;
+        assert_eq!(only, vec![id(2)]);
     }
 }

@@ -11,6 +11,7 @@ use crate::error::Error;
 use crate::fhir::bundle::{self, Entry, Link};
 use crate::fhir::ids::{LogicalId, ResourceType, parse_version};
 use crate::fhir::{capability, time};
+use crate::interactions::everything as ieverything;
 use crate::interactions::patch::{self as ipatch, PatchDoc, PatchTarget};
 use crate::interactions::transaction::{self, Respond};
 use crate::interactions::write::{Deleted, WriteKind};
@@ -101,6 +102,11 @@ pub async fn dispatch(req: HttpRequest, payload: Payload, state: web::Data<AppSt
         ([t, "_history"], &Method::GET) => {
             let t = ResourceType::parse(t)?;
             history(&req, &st, Scope::Type(t.to_string())).await
+        }
+        (["Patient", "$everything"], &Method::GET) => everything(&req, &st, None).await,
+        (["Patient", id, "$everything"], &Method::GET) => {
+            let id = LogicalId::parse(id)?;
+            everything(&req, &st, Some(id)).await
         }
         ([t, id], _) if !id.starts_with('$') && !id.starts_with('_') => {
             let t = ResourceType::parse(t)?;
@@ -291,9 +297,61 @@ fn criteria_of(req: &HttpRequest) -> Result<String, Error> {
     Ok(kept.join("&"))
 }
 
+/// Patient/[id]/$everything and Patient/$everything.
+async fn everything(req: &HttpRequest, st: &AppState, patient: Option<LogicalId>) -> Reply {
+    let q = ieverything::parse_query(req.query_string())?;
+    let svc = st.services.clone();
+    let (qc, pc) = (q.clone(), patient.clone());
+    let page = blocking(move || ieverything::everything(&svc, pc.as_ref(), &qc)).await?;
+    let base = base_url(req, st);
+    let path = match &patient {
+        Some(id) => format!("{base}/Patient/{id}/$everything"),
+        None => format!("{base}/Patient/$everything"),
+    };
+    let link = |offset: i64| {
+        let mut params = q.applied.clone();
+        params.push(("_offset".into(), offset.to_string()));
+        let qs = params
+            .iter()
+            .map(|(k, v)| format!("{}={}", isearch::enc(k), isearch::enc(v)))
+            .collect::<Vec<_>>()
+            .join("&");
+        format!("{path}?{qs}")
+    };
+    let mut links = vec![Link {
+        relation: "self",
+        url: link(q.offset),
+    }];
+    if let Some(next) = page.next_offset {
+        links.push(Link {
+            relation: "next",
+            url: link(next),
+        });
+    }
+    let entries: Vec<Entry> = page
+        .entries
+        .into_iter()
+        .map(|s| Entry {
+            full_url: Some(format!("{base}/{}/{}", s.res_type, s.id)),
+            resource: s.body,
+            search_mode: Some("match"),
+            ..Entry::default()
+        })
+        .collect();
+    let bytes = bundle::render(
+        "searchset",
+        Some(page.total),
+        &links,
+        &entries,
+        &time::fhir_instant(crate::store::now_micros()),
+    );
+    Ok(render::json(req, StatusCode::OK, bytes))
+}
+
 /// POST [base]: a transaction or batch Bundle.
 async fn transaction(req: &HttpRequest, payload: Payload, st: &AppState) -> Reply {
-    let bundle = body_json(req, payload, st).await?;
+    check_content_type(req)?;
+    let body = read_body(payload, st.config.max_body_bytes).await?;
     let opts = transaction::Options {
         respond: match negotiate::prefer(req).ret {
             negotiate::Return::Minimal => Respond::Minimal,
@@ -304,7 +362,7 @@ async fn transaction(req: &HttpRequest, payload: Payload, st: &AppState) -> Repl
     };
     let base = base_url(req, st);
     let svc = st.services.clone();
-    let bytes = blocking(move || transaction::process_with(&svc, bundle, &base, &opts)).await?;
+    let bytes = blocking(move || transaction::process_bytes(&svc, &body, &base, &opts)).await?;
     Ok(render::json(req, StatusCode::OK, bytes))
 }
 

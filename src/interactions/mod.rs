@@ -2,6 +2,7 @@
 //! version and its index rows → commit; callers answer only after it returns.
 
 pub mod billing;
+pub mod everything;
 pub mod fhirpath_patch;
 pub mod history;
 pub mod hl7_ingest;

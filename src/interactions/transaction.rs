@@ -9,6 +9,7 @@
 use std::collections::{HashMap, HashSet};
 
 use actix_web::http::StatusCode;
+use serde_json::value::RawValue;
 use serde_json::{Value, json};
 
 use crate::error::Error;
@@ -78,29 +79,59 @@ pub fn process_with(
     base: &str,
     opts: &Options,
 ) -> Result<Vec<u8>, Error> {
-    let prepared = prepare(bundle, base, opts.max_entries)?;
+    let bytes = serde_json::to_vec(&bundle).map_err(|e| Error::Internal(e.to_string()))?;
+    drop(bundle);
+    process_bytes(s, &bytes, base, opts)
+}
+
+/// POST [base] from the request body as received (the form that keeps memory low: entries stay raw
+/// JSON until they are processed).
+pub fn process_bytes(
+    s: &Services,
+    body: &[u8],
+    base: &str,
+    opts: &Options,
+) -> Result<Vec<u8>, Error> {
+    let prepared = prepare(body, base, opts.max_entries)?;
     match prepared.kind {
         Kind::Transaction => {
             let entries = prepared.ok_entries()?;
-            let done = s
-                .store
-                .write(|conn| run(conn, &entries, base).map_err(|(_, e)| e))?;
+            let done = s.store.write(|conn| {
+                let keep = opts.respond == Respond::Representation;
+                run(conn, &entries, base, keep).map_err(|(_, e)| e)
+            })?;
             Ok(render(entries_done(&entries, done), base, opts))
         }
         Kind::Batch => {
             let mut results: Vec<(usize, Result<Done, Error>)> = Vec::new();
-            for e in prepared.ordered() {
-                match e {
-                    Err((i, err)) => results.push((*i, Err(err.clone_shallow()))),
-                    Ok(entry) => {
-                        let r = s.store.write(|conn| {
-                            run(conn, &[entry], base)
-                                .map_err(|(_, e)| e)
-                                .and_then(|mut d| {
-                                    d.pop().ok_or_else(|| Error::Internal("no result".into()))
-                                })
-                        });
-                        results.push((entry.index, r));
+            // Entries are independent: each runs in its own savepoint (a failure undoes only that
+            // entry), and up to BATCH_CHUNK of them share one commit, which keeps large batches
+            // (provider bundles, imports) from paying one fsync per entry.
+            let ordered = prepared.ordered();
+            for chunk in ordered.chunks(BATCH_CHUNK) {
+                let r = s.store.write(|conn| -> Result<_, Error> {
+                    let mut out = Vec::with_capacity(chunk.len());
+                    for e in chunk {
+                        match e {
+                            Err((i, err)) => out.push((*i, Err(err.clone_shallow()))),
+                            Ok(entry) => {
+                                let r = store::savepoint(conn, |c| run_one(c, entry, base));
+                                out.push((entry.index, r));
+                            }
+                        }
+                    }
+                    Ok(out)
+                });
+                match r {
+                    Ok(out) => results.extend(out),
+                    Err(err) => {
+                        for e in chunk {
+                            let i = match e {
+                                Ok(entry) => entry.index,
+                                Err((i, _)) => *i,
+                            };
+                            results.push((i, Err(err.clone_shallow())));
+                        }
                     }
                 }
             }
@@ -108,6 +139,16 @@ pub fn process_with(
             Ok(render_batch(&prepared, results, base, opts))
         }
     }
+}
+
+/// Batch entries sharing one commit (each still in its own savepoint).
+pub const BATCH_CHUNK: usize = 200;
+
+/// One batch entry, resolved and executed on its own.
+fn run_one(conn: &mut AnyConnection, entry: &Entry, base: &str) -> Result<Done, Error> {
+    run(conn, &[entry], base, true)
+        .map_err(|(_, e)| e)
+        .and_then(|mut d| d.pop().ok_or_else(|| Error::Internal("no result".into())))
 }
 
 /// Processes a Bundle inside the caller's open database transaction. A transaction Bundle's
@@ -119,11 +160,12 @@ pub fn process_in_tx(
     base: &str,
 ) -> Result<TxOutcome, Error> {
     let opts = Options::default();
-    let prepared = prepare(bundle.clone(), base, opts.max_entries)?;
+    let bytes = serde_json::to_vec(bundle).map_err(|e| Error::Internal(e.to_string()))?;
+    let prepared = prepare(&bytes, base, opts.max_entries)?;
     let (bytes, touched) = match prepared.kind {
         Kind::Transaction => {
             let entries = prepared.ok_entries()?;
-            let done = run(conn, &entries, base).map_err(|(_, e)| e)?;
+            let done = run(conn, &entries, base, true).map_err(|(_, e)| e)?;
             let pairs = entries_done(&entries, done);
             let touched = pairs.iter().filter_map(|(_, d)| d.touched()).collect();
             (render(pairs, base, &opts), touched)
@@ -134,13 +176,7 @@ pub fn process_in_tx(
                 match e {
                     Err((i, err)) => results.push((*i, Err(err.clone_shallow()))),
                     Ok(entry) => {
-                        let r = store::savepoint(conn, |c| {
-                            run(c, &[entry], base)
-                                .map_err(|(_, e)| e)
-                                .and_then(|mut d| {
-                                    d.pop().ok_or_else(|| Error::Internal("no result".into()))
-                                })
-                        });
+                        let r = store::savepoint(conn, |c| run_one(c, entry, base));
                         results.push((entry.index, r));
                     }
                 }
@@ -216,13 +252,18 @@ impl Url {
 }
 
 #[derive(Debug)]
-struct Entry {
+struct Entry<'a> {
     index: usize,
     full_url: Option<String>,
     method: Method,
     url: Url,
     raw_url: String,
-    resource: Option<Value>,
+    /// The resource's raw JSON (already validated), for POST and PUT.
+    resource: Option<&'a [u8]>,
+    /// The resource's id (PUT; a POST id is ignored).
+    body_id: Option<String>,
+    /// Distinct conditional references in the resource (or the patch).
+    cond_refs: Vec<String>,
     patch: Option<PatchDoc>,
     if_none_exist: Option<String>,
     if_match: Option<i64>,
@@ -230,14 +271,14 @@ struct Entry {
     if_modified_since: Option<i64>,
 }
 
-struct Prepared {
+struct Prepared<'a> {
     kind: Kind,
-    entries: Vec<Result<Entry, (usize, Error)>>,
+    entries: Vec<Result<Entry<'a>, (usize, Error)>>,
 }
 
-impl Prepared {
+impl<'a> Prepared<'a> {
     /// Every entry, or the first entry's error (a transaction fails as a whole).
-    fn ok_entries(&self) -> Result<Vec<&Entry>, Error> {
+    fn ok_entries(&self) -> Result<Vec<&Entry<'a>>, Error> {
         let mut out = Vec::with_capacity(self.entries.len());
         for e in &self.entries {
             match e {
@@ -249,7 +290,7 @@ impl Prepared {
     }
 
     /// Entries in processing order (errors first, they have nothing to process).
-    fn ordered(&self) -> Vec<&Result<Entry, (usize, Error)>> {
+    fn ordered(&self) -> Vec<&Result<Entry<'a>, (usize, Error)>> {
         let mut v: Vec<_> = self.entries.iter().collect();
         v.sort_by_key(|e| match e {
             Ok(e) => (1, e.method.rank(), e.index),
@@ -259,17 +300,43 @@ impl Prepared {
     }
 }
 
-fn prepare(bundle: Value, base: &str, max_entries: usize) -> Result<Prepared, Error> {
-    let Value::Object(mut b) = bundle else {
-        return Err(Error::invalid(None, "the body must be a Bundle resource"));
-    };
-    if b.get("resourceType").and_then(Value::as_str) != Some("Bundle") {
+/// The Bundle with its entries kept as raw JSON: resources are parsed one at a time (to validate
+/// them, and again when they are written) so that a large Bundle is never held as a whole tree.
+#[derive(serde::Deserialize)]
+struct Skeleton<'a> {
+    #[serde(rename = "resourceType")]
+    resource_type: Option<String>,
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    #[serde(borrow)]
+    entry: Option<Vec<&'a RawValue>>,
+}
+
+#[derive(serde::Deserialize)]
+struct RawEntry<'a> {
+    #[serde(rename = "fullUrl")]
+    full_url: Option<String>,
+    request: Option<Value>,
+    #[serde(borrow)]
+    resource: Option<&'a RawValue>,
+}
+
+fn prepare<'a>(body: &'a [u8], base: &str, max_entries: usize) -> Result<Prepared<'a>, Error> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Err(Error::invalid(
+            None,
+            "the request body is empty; a Bundle is required",
+        ));
+    }
+    let skel: Skeleton<'_> = serde_json::from_slice(body)
+        .map_err(|e| Error::invalid(None, format!("the body is not a JSON Bundle: {e}")))?;
+    if skel.resource_type.as_deref() != Some("Bundle") {
         return Err(Error::invalid(
             Some("resourceType"),
             "POST to the base URL needs a Bundle of type transaction or batch",
         ));
     }
-    let kind = match b.get("type").and_then(Value::as_str) {
+    let kind = match skel.kind.as_deref() {
         Some("transaction") => Kind::Transaction,
         Some("batch") => Kind::Batch,
         other => {
@@ -282,26 +349,35 @@ fn prepare(bundle: Value, base: &str, max_entries: usize) -> Result<Prepared, Er
             ));
         }
     };
-    let entries = match b.remove("entry") {
-        None => Vec::new(),
-        Some(Value::Array(a)) => a,
-        Some(_) => {
-            return Err(Error::invalid(
-                Some("Bundle.entry"),
-                "Bundle.entry must be an array",
-            ));
-        }
-    };
+    let entries = skel.entry.unwrap_or_default();
     if entries.len() > max_entries {
         return Err(Error::PayloadTooLarge(format!(
             "the Bundle has {} entries; this server accepts at most {max_entries} (max_bundle_entries)",
             entries.len()
         )));
     }
-    let mut seen: HashMap<String, usize> = HashMap::new();
-    for (i, e) in entries.iter().enumerate() {
-        if let Some(u) = e.get("fullUrl").and_then(Value::as_str)
-            && let Some(first) = seen.insert(u.to_string(), i)
+    let raws: Vec<Result<RawEntry<'_>, (usize, Error)>> = entries
+        .into_iter()
+        .enumerate()
+        .map(|(i, raw)| {
+            serde_json::from_str::<RawEntry<'_>>(raw.get()).map_err(|e| {
+                (
+                    i,
+                    at(
+                        i,
+                        None,
+                        Error::invalid(None, format!("not a valid Bundle entry: {e}")),
+                    ),
+                )
+            })
+        })
+        .collect();
+    let mut seen: HashMap<&str, usize> = HashMap::new();
+    for (i, e) in raws.iter().enumerate() {
+        if let Ok(RawEntry {
+            full_url: Some(u), ..
+        }) = e
+            && let Some(first) = seen.insert(u.as_str(), i)
         {
             return Err(Error::invalid(
                 Some(&format!("Bundle.entry[{i}].fullUrl")),
@@ -312,24 +388,17 @@ fn prepare(bundle: Value, base: &str, max_entries: usize) -> Result<Prepared, Er
             ));
         }
     }
-    let entries = entries
+    let entries = raws
         .into_iter()
         .enumerate()
-        .map(|(i, e)| prepare_entry(i, e, base).map_err(|err| (i, err)))
+        .map(|(i, e)| e.and_then(|e| prepare_entry(i, e, base).map_err(|err| (i, err))))
         .collect();
     Ok(Prepared { kind, entries })
 }
 
-fn prepare_entry(i: usize, entry: Value, base: &str) -> Result<Entry, Error> {
-    let Value::Object(mut e) = entry else {
-        return Err(at(
-            i,
-            None,
-            Error::invalid(None, "an entry must be an object"),
-        ));
-    };
-    let full_url = e.get("fullUrl").and_then(Value::as_str).map(str::to_string);
-    let request = e.remove("request").unwrap_or(Value::Null);
+fn prepare_entry<'a>(i: usize, e: RawEntry<'a>, base: &str) -> Result<Entry<'a>, Error> {
+    let full_url = e.full_url;
+    let request = e.request.unwrap_or(Value::Null);
     let text = |k: &str| request.get(k).and_then(Value::as_str).map(str::to_string);
     let method = match text("method").as_deref() {
         Some("GET") => Method::Get,
@@ -385,7 +454,14 @@ fn prepare_entry(i: usize, entry: Value, base: &str) -> Result<Entry, Error> {
                 })?,
         ),
     };
-    let mut resource = e.remove("resource");
+    let raw_resource = e.resource.map(|r| r.get().as_bytes());
+    let mut resource = match raw_resource {
+        Some(bytes) => Some(
+            hms_fhir::json::parse_resource(bytes)
+                .map_err(|issue| fail(Error::Invalid(vec![issue])))?,
+        ),
+        None => None,
+    };
     let t = url.res_type().clone();
     let shape_ok = matches!(
         (method, &url),
@@ -439,12 +515,6 @@ fn prepare_entry(i: usize, entry: Value, base: &str) -> Result<Entry, Error> {
                     }
                 }
             }
-            if method == Method::Post
-                && let Some(obj) = resource.as_mut().and_then(Value::as_object_mut)
-            {
-                // POST always gets a server id; a client id is ignored.
-                obj.remove("id");
-            }
             if let Some(r) = &resource {
                 write::validate(r).map_err(fail)?;
             }
@@ -460,13 +530,42 @@ fn prepare_entry(i: usize, entry: Value, base: &str) -> Result<Entry, Error> {
         }
         _ => {}
     }
+    // Only what resolution needs is kept; the resource is parsed again when it is written.
+    let mut cond_refs: Vec<String> = Vec::new();
+    let carried: Vec<&Value> = match (&resource, &patch_doc) {
+        (Some(r), _) => vec![r],
+        (None, Some(p)) => p.values(),
+        (None, None) => Vec::new(),
+    };
+    for r in carried {
+        references::visit(r, &mut |s| {
+            if let Target::Conditional { .. } = references::classify(s)
+                && !cond_refs.iter().any(|w| w == s)
+            {
+                cond_refs.push(s.to_string());
+            }
+        });
+    }
+    let body_id = resource
+        .as_ref()
+        .and_then(|r| r.get("id"))
+        .and_then(Value::as_str)
+        .filter(|_| method != Method::Post)
+        .map(str::to_string);
+    drop(resource);
     Ok(Entry {
         index: i,
         full_url,
         method,
         url,
         raw_url,
-        resource,
+        resource: if matches!(method, Method::Post | Method::Put) {
+            raw_resource
+        } else {
+            None
+        },
+        body_id,
+        cond_refs,
         patch: patch_doc,
         if_none_exist: text("ifNoneExist").map(|s| s.trim_start_matches('?').to_string()),
         if_match,
@@ -621,7 +720,14 @@ type RunError = (usize, Error);
 
 /// Resolves and executes `entries` on `conn` (already inside a transaction); results in the
 /// order of `entries`.
-fn run(conn: &mut AnyConnection, entries: &[&Entry], base: &str) -> Result<Vec<Done>, RunError> {
+/// `keep_bodies`: whether written resources stay in the results (for the response); without it
+/// memory stays flat on large transactions answered with `return=minimal`.
+fn run(
+    conn: &mut AnyConnection,
+    entries: &[&Entry],
+    base: &str,
+    keep_bodies: bool,
+) -> Result<Vec<Done>, RunError> {
     let fail = |e: &Entry, err: Error| {
         (
             e.index,
@@ -709,25 +815,14 @@ fn run(conn: &mut AnyConnection, entries: &[&Entry], base: &str) -> Result<Vec<D
     // 2. Conditional references, each distinct one looked up once.
     let mut cond: HashMap<String, String> = HashMap::new();
     for e in entries {
-        let mut wanted: Vec<String> = Vec::new();
-        let carried: Vec<&Value> = match (&e.resource, &e.patch) {
-            (Some(r), _) => vec![r],
-            (None, Some(p)) => p.values(),
-            (None, None) => Vec::new(),
-        };
-        for r in carried {
-            references::visit(r, &mut |s| {
-                if let Target::Conditional { .. } = references::classify(s)
-                    && !cond.contains_key(s)
-                    && !wanted.iter().any(|w| w == s)
-                {
-                    wanted.push(s.to_string());
-                }
-            });
-        }
+        let wanted: Vec<&String> = e
+            .cond_refs
+            .iter()
+            .filter(|w| !cond.contains_key(*w))
+            .collect();
         for w in wanted {
-            let hit = resolve_reference(conn, &w, &map).map_err(|err| fail(e, err))?;
-            cond.insert(w, hit);
+            let hit = resolve_reference(conn, w, &map).map_err(|err| fail(e, err))?;
+            cond.insert(w.clone(), hit);
         }
     }
     // 3. Execute in processing order.
@@ -737,12 +832,25 @@ fn run(conn: &mut AnyConnection, entries: &[&Entry], base: &str) -> Result<Vec<D
     for k in order {
         let e = entries[k];
         let plan = plans[k].clone().unwrap_or(Plan::Read);
-        let resource = match &e.resource {
-            Some(r) => Some(rewrite(r.clone(), &map, &cond, base).map_err(|err| fail(e, err))?),
+        let resource = match e.resource {
+            Some(raw) => {
+                let mut r = hms_fhir::json::parse_resource(raw)
+                    .map_err(|issue| fail(e, Error::Invalid(vec![issue])))?;
+                if e.method == Method::Post
+                    && let Some(obj) = r.as_object_mut()
+                {
+                    // POST always gets a server id; a client id is ignored.
+                    obj.remove("id");
+                }
+                Some(rewrite(r, &map, &cond, base).map_err(|err| fail(e, err))?)
+            }
             None => None,
         };
         let fix = |v: Value| rewrite(v, &map, &cond, base);
-        let d = execute(conn, e, plan, resource, &fix).map_err(|err| fail(e, err))?;
+        let mut d = execute(conn, e, plan, resource, &fix).map_err(|err| fail(e, err))?;
+        if !keep_bodies && let Done::Written(w) = &mut d {
+            w.stored.body = None;
+        }
         done[k] = Some(d);
     }
     done.into_iter()
@@ -812,11 +920,7 @@ fn resolve_conditional(conn: &mut AnyConnection, e: &Entry, query: &str) -> Resu
         ))),
         ([one], Method::Post) => Ok(Plan::Existing(one.res_id.clone())),
         ([one], Method::Put) => {
-            if let Some(b) = e
-                .resource
-                .as_ref()
-                .and_then(|r| r.get("id"))
-                .and_then(Value::as_str)
+            if let Some(b) = e.body_id.as_deref()
                 && b != one.res_id
             {
                 return Err(Error::invalid(
@@ -831,17 +935,10 @@ fn resolve_conditional(conn: &mut AnyConnection, e: &Entry, query: &str) -> Resu
         }
         ([one], _) => Ok(Plan::At(LogicalId::parse(&one.res_id)?)),
         ([], Method::Post) => Ok(Plan::New(LogicalId::generate())),
-        ([], Method::Put) => {
-            match e
-                .resource
-                .as_ref()
-                .and_then(|r| r.get("id"))
-                .and_then(Value::as_str)
-            {
-                Some(b) => Ok(Plan::At(LogicalId::parse(b)?)),
-                None => Ok(Plan::At(LogicalId::generate())),
-            }
-        }
+        ([], Method::Put) => match e.body_id.as_deref() {
+            Some(b) => Ok(Plan::At(LogicalId::parse(b)?)),
+            None => Ok(Plan::At(LogicalId::generate())),
+        },
         ([], Method::Delete) => Ok(Plan::Nothing),
         ([], _) => Err(Error::NotFound(format!(
             "no {t} matches the {what} criteria"
@@ -1059,7 +1156,7 @@ fn read_entry(conn: &mut AnyConnection, e: &Entry) -> Result<Done, Error> {
 // ---------------------------------------------------------------------------------------------
 // The response Bundle.
 
-fn entries_done<'a>(entries: &[&'a Entry], done: Vec<Done>) -> Vec<(&'a Entry, Done)> {
+fn entries_done<'a, 'b>(entries: &[&'a Entry<'b>], done: Vec<Done>) -> Vec<(&'a Entry<'b>, Done)> {
     entries.iter().copied().zip(done).collect()
 }
 

@@ -2,6 +2,7 @@
 //! with `$n` placeholders, which both engines accept, and the few dialect differences live in `dialect`.
 
 pub mod binds;
+pub mod compartment;
 pub mod conn;
 pub mod custom_params;
 pub mod dialect;
