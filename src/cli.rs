@@ -29,6 +29,8 @@ pub enum Command {
     Serve(ServerArgs),
     /// Apply pending database migrations and exit.
     Migrate(ServerArgs),
+    /// Delivery queues: `hms sync status`, `hms sync retry EVENT_ID | --dead`.
+    Sync(crate::sync::cli::SyncCommand),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
@@ -46,6 +48,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             println!("database is up to date");
             Ok(())
         }
+        Command::Sync(cmd) => crate::sync::cli::run(cmd),
     }
 }
 

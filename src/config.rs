@@ -40,6 +40,8 @@ pub struct ServerArgs {
     /// Allow binding a non-loopback address although no authentication is configured.
     #[arg(long, env = "HMS_INSECURE_ALLOW_REMOTE")]
     pub insecure_allow_remote: bool,
+    #[command(flatten)]
+    pub sync: crate::sync::config::SyncArgs,
 }
 
 /// The same options as read from hms.toml (all optional).
@@ -55,6 +57,18 @@ struct FileConfig {
     http_workers: Option<usize>,
     log_format: Option<String>,
     insecure_allow_remote: Option<bool>,
+    // Sync (see crate::sync::config).
+    allow_private_endpoints: Option<bool>,
+    sync_poll_interval_ms: Option<u64>,
+    redis_url: Option<String>,
+    mirror_url: Option<String>,
+    mirror_token: Option<String>,
+    mirror_conflict: Option<String>,
+    sync_retry_base_ms: Option<u64>,
+    sync_retry_max_ms: Option<u64>,
+    sync_max_attempts: Option<u32>,
+    sync_lease_ms: Option<u64>,
+    sync_disabled: Option<bool>,
 }
 
 #[derive(Clone)]
@@ -70,6 +84,7 @@ pub struct Config {
     pub http_workers: usize,
     pub log_format: LogFormat,
     pub insecure_allow_remote: bool,
+    pub sync: crate::sync::config::SyncConfig,
 }
 
 impl std::fmt::Debug for Config {
@@ -134,6 +149,23 @@ impl Config {
                 .map(|n| n.get())
                 .unwrap_or(2)
         });
+        let sync = crate::sync::config::SyncConfig::resolve(
+            &args.sync,
+            crate::sync::config::SyncFile {
+                allow_private_endpoints: file.allow_private_endpoints,
+                sync_poll_interval_ms: file.sync_poll_interval_ms,
+                redis_url: file.redis_url.clone(),
+                mirror_url: file.mirror_url.clone(),
+                mirror_token: file.mirror_token.clone(),
+                mirror_conflict: file.mirror_conflict.clone(),
+                sync_retry_base_ms: file.sync_retry_base_ms,
+                sync_retry_max_ms: file.sync_retry_max_ms,
+                sync_max_attempts: file.sync_max_attempts,
+                sync_lease_ms: file.sync_lease_ms,
+                sync_disabled: file.sync_disabled,
+            },
+        )
+        .map_err(ConfigError::Invalid)?;
         Ok(Config {
             http_addr: args
                 .http_addr
@@ -152,6 +184,7 @@ impl Config {
             log_format,
             insecure_allow_remote: args.insecure_allow_remote
                 || file.insecure_allow_remote.unwrap_or(false),
+            sync,
         })
     }
 }

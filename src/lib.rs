@@ -13,4 +13,5 @@ pub mod fhir;
 pub mod interactions;
 pub mod search;
 pub mod store;
+pub mod sync;
 pub mod telemetry;

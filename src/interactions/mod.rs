@@ -4,6 +4,7 @@
 pub mod history;
 pub mod read;
 pub mod search;
+pub mod subscription;
 pub mod write;
 
 use serde_json::Value;
@@ -18,6 +19,8 @@ pub struct Services {
     pub store: Store,
     /// Signs paging cursors; shared by every node on the same database.
     pub paging_secret: std::sync::Arc<String>,
+    /// Subscription endpoints may be private addresses (tests, closed networks).
+    pub allow_private_endpoints: bool,
 }
 
 impl Services {
@@ -28,6 +31,7 @@ impl Services {
         Ok(Services {
             store,
             paging_secret: std::sync::Arc::new(secret),
+            allow_private_endpoints: false,
         })
     }
 }
