@@ -259,11 +259,19 @@ pub struct Delivery {
 const DELIVERY_COLUMNS: &str =
     "dest_id, event_id, event_number, res_type, res_id, version, operation, attempts, created_at";
 
-/// Claims up to `limit` due deliveries for `owner` until `lease_until`, oldest first. A delivery
-/// waits while an earlier one for the same resource and destination is unfinished, so a later
-/// version never overtakes an earlier one. PostgreSQL: `FOR UPDATE SKIP LOCKED` lets nodes claim
-/// concurrently without waiting on each other; SQLite: the caller's BEGIN IMMEDIATE makes this
-/// the only writer, and expired leases (a crashed worker) are claimable again.
+/// Claims up to `limit` due deliveries for `owner` until `lease_until`, oldest first.
+///
+/// Order: a delivery is claimable only when no earlier delivery it must follow is still waiting
+/// (a retry not yet due) or leased to a live worker. For a Subscription that is every earlier
+/// delivery of the same Subscription (notifications arrive in commit order, head-of-line
+/// blocking while the endpoint fails); for the mirror only earlier versions of the same resource.
+/// Earlier rows that are due are claimed by the same statement (they sort first).
+///
+/// Exactly once across nodes: PostgreSQL claims take one row lock (`claim_lock`) for the short
+/// claim transaction, so two nodes never both see the same predecessor as "due" and deliver
+/// around each other; `FOR UPDATE SKIP LOCKED` keeps a claim from waiting on rows another
+/// transaction is finishing. SQLite: the caller's BEGIN IMMEDIATE already makes this the only
+/// writer. Expired leases (a crashed worker) are claimable again.
 pub fn claim(
     conn: &mut AnyConnection,
     owner: &str,
@@ -272,7 +280,14 @@ pub fn claim(
     limit: i64,
 ) -> Result<Vec<Delivery>, StoreError> {
     let skip = match conn.backend() {
-        Backend::Postgres => " FOR UPDATE SKIP LOCKED",
+        Backend::Postgres => {
+            sql_query(
+                Backend::Postgres,
+                "SELECT value AS v FROM sync_state WHERE name = 'claim_lock' FOR UPDATE",
+            )
+            .load::<One>(conn)?;
+            " FOR UPDATE SKIP LOCKED"
+        }
         Backend::Sqlite => "",
     };
     let sql = format!(
@@ -282,8 +297,10 @@ pub fn claim(
            WHERE ((d.status = 'pending' AND d.next_attempt_at <= $3) \
                   OR (d.status = 'in_flight' AND d.lease_until < $3)) \
              AND NOT EXISTS (SELECT 1 FROM sync_delivery e WHERE e.dest_id = d.dest_id \
-                  AND e.res_type = d.res_type AND e.res_id = d.res_id AND e.event_id < d.event_id \
-                  AND e.status IN ('pending', 'in_flight')) \
+                  AND e.event_id < d.event_id \
+                  AND (d.dest_id <> 'mirror' OR (e.res_type = d.res_type AND e.res_id = d.res_id)) \
+                  AND ((e.status = 'pending' AND e.next_attempt_at > $3) \
+                       OR (e.status = 'in_flight' AND e.lease_until >= $3))) \
            ORDER BY d.event_id LIMIT $4{skip}) \
          RETURNING {DELIVERY_COLUMNS}"
     );
@@ -330,11 +347,11 @@ pub fn finish(
         Outcome::Dead(e) => ("dead", Some(e.clone()), now, 1, None),
         Outcome::Release { at } => ("pending", None, *at, 0, None),
     };
-    sql_query(conn.backend(), format!(
+    sql_query(conn.backend(),
         "UPDATE sync_delivery SET status = $1, next_attempt_at = $2, last_error = COALESCE($3, last_error), \
          attempts = attempts + $4, delivered_at = $5, lease_owner = NULL, lease_until = NULL \
          WHERE dest_id = $6 AND event_id = $7 AND lease_owner = $8"
-    ))
+    )
     .bind::<Text, _>(status)
     .bind::<BigInt, _>(at)
     .bind::<Nullable<Text>, _>(error)

@@ -23,11 +23,20 @@ pub fn status_parameters(
     kind: &str,
     events: &[EventEntry<'_>],
 ) -> Value {
+    // An event notification counts up to its own last event; status queries report the total.
+    let since_start = match kind {
+        "event-notification" => events
+            .iter()
+            .map(|e| e.delivery.event_number)
+            .max()
+            .unwrap_or(sub.events_count),
+        _ => sub.events_count,
+    };
     let mut params = vec![
         json!({"name": "subscription", "valueReference": {"reference": format!("{base}/Subscription/{}", sub.sub_id)}}),
         json!({"name": "status", "valueCode": sub.status}),
         json!({"name": "type", "valueCode": kind}),
-        json!({"name": "events-since-subscription-start", "valueString": sub.events_count.to_string()}),
+        json!({"name": "events-since-subscription-start", "valueString": since_start.to_string()}),
     ];
     if let Some(e) = &sub.last_error {
         params.push(json!({"name": "error", "valueCodeableConcept": {"text": e}}));

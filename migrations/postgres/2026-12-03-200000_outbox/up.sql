@@ -17,6 +17,8 @@ CREATE TABLE sync_state (
     value BIGINT NOT NULL
 );
 INSERT INTO sync_state (name, value) VALUES ('fanout_cursor', 0);
+-- 'claim_lock': the row PostgreSQL claim transactions lock (one claimer at a time).
+INSERT INTO sync_state (name, value) VALUES ('claim_lock', 0);
 
 -- Per-destination delivery state. dest_id is 'Subscription/<id>' or 'mirror'.
 CREATE TABLE sync_delivery (
@@ -39,6 +41,7 @@ CREATE TABLE sync_delivery (
 );
 CREATE INDEX sync_delivery_due ON sync_delivery (status, next_attempt_at);
 CREATE INDEX sync_delivery_resource ON sync_delivery (dest_id, res_type, res_id, event_id);
+CREATE INDEX sync_delivery_dest_status ON sync_delivery (dest_id, status, event_id);
 
 -- Projection of Subscription resources, maintained in the same transaction as their writes.
 CREATE TABLE sync_subscription (
