@@ -305,7 +305,7 @@ async fn rest_hook_gets_every_change_once_and_in_order() {
                 .unwrap()
                 .iter()
                 .any(|p| p["name"] == "events-since-subscription-start"
-                    && p["valueString"] == expected.len().to_string())
+                    && p["valueString"].as_str() == Some(expected.len().to_string().as_str()))
         );
         let ev = c
             .get(&format!(
@@ -337,6 +337,9 @@ async fn receiver_down_then_up_loses_nothing() {
         rx.set_failing(false);
         let got = rx.wait_events(expected.len(), 30).await;
         let seq: Vec<(String, i64)> = got.iter().flat_map(Got::changes).collect();
+        if seq != expected {
+            dump(&srv);
+        }
         assert_eq!(seq, expected, "{b:?}: everything, in order, once");
     }
 }
@@ -412,6 +415,9 @@ async fn two_nodes_on_one_postgres_schema_deliver_each_event_once() {
     let got = rx.wait_events(2 * n, 60).await;
     actix_web::rt::time::sleep(Duration::from_millis(1000)).await;
     let got_after = rx.events();
+    if got_after.len() != 2 * n {
+        dump(&a);
+    }
     assert_eq!(got_after.len(), got.len(), "late duplicates");
     let mut by_event: HashMap<i64, usize> = HashMap::new();
     for g in &got_after {
@@ -590,5 +596,31 @@ async fn commit_to_delivery_latency() {
             p(0.95),
             lat[lat.len() - 1]
         );
+    }
+}
+
+fn dump(srv: &TestServer) {
+    use diesel::{Connection, RunQueryDsl};
+    let db = srv.share_db();
+    let Some(schema) = db.schema else { return };
+    let mut c = diesel::pg::PgConnection::establish(&pg_url().unwrap()).unwrap();
+    #[derive(diesel::QueryableByName, Debug)]
+    struct R {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        t: String,
+    }
+    for q in [
+        format!(
+            "SELECT CONCAT_WS(' ', event_id, res_id, version, operation, txid) AS t FROM {schema}.change_event ORDER BY event_id"
+        ),
+        format!(
+            "SELECT CONCAT_WS(' ', dest_id, event_id, event_number, res_id, version, status, attempts, last_error) AS t FROM {schema}.sync_delivery ORDER BY event_id"
+        ),
+        format!("SELECT CONCAT_WS(' ', name, value) AS t FROM {schema}.sync_state"),
+    ] {
+        let rows: Vec<R> = diesel::sql_query(q).load(&mut c).unwrap();
+        for r in rows {
+            eprintln!("DUMP {}", r.t);
+        }
     }
 }

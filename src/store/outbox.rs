@@ -7,7 +7,9 @@
 //! only reads up to a *watermark*: the sequence value L read at some moment is safe once every
 //! transaction that was in flight just after reading L has finished (each writer holds its
 //! transaction id before it draws an event id, because the version row is inserted first). The
-//! in-flight ids come from `pg_current_snapshot()` and are re-checked with `pg_xact_status`, so no
+//! in-flight ids come from `pg_current_snapshot()` taken after drawing a fresh transaction id
+//! (a snapshot lists running ids only below its xmax) and are re-checked against later snapshots
+//! (`pg_visible_in_snapshot`), so no
 //! lock is taken and writers never wait for the fan-out. A long unrelated transaction on the same
 //! cluster only delays delivery; it never loses an event. On SQLite writers are serialised (BEGIN
 //! IMMEDIATE), so the highest visible id is always safe.
@@ -103,6 +105,20 @@ pub fn last_event_id(conn: &mut AnyConnection) -> Result<i64, StoreError> {
     Ok(rows.first().map_or(0, |r| r.v))
 }
 
+/// PostgreSQL: a new transaction id, committed at once (autocommit). Every id assigned before it
+/// is smaller, and a snapshot taken after it lists each of them that is still running (a
+/// snapshot's list only covers ids below its xmax, which is past this one).
+pub fn fresh_xid(conn: &mut AnyConnection) -> Result<u64, StoreError> {
+    let rows: Vec<OneText> = sql_query(
+        conn.backend(),
+        "SELECT CAST(pg_current_xact_id() AS TEXT) AS v",
+    )
+    .load(conn)?;
+    rows.first()
+        .and_then(|r| r.v.parse().ok())
+        .ok_or_else(|| StoreError::Corrupt("pg_current_xact_id() is not a number".into()))
+}
+
 /// PostgreSQL: the transaction ids in flight right now (from `pg_current_snapshot()`).
 pub fn in_flight_xids(conn: &mut AnyConnection) -> Result<Vec<String>, StoreError> {
     let rows: Vec<OneText> = sql_query(
@@ -120,7 +136,9 @@ pub fn in_flight_xids(conn: &mut AnyConnection) -> Result<Vec<String>, StoreErro
         .collect())
 }
 
-/// PostgreSQL: how many of `xids` are still in progress.
+/// PostgreSQL: how many of `xids` a snapshot taken now still sees as running. (Not
+/// `pg_xact_status`: it reports 'committed' slightly before new snapshots see the commit, and a
+/// fan-out reading in that window would step over the event.)
 pub fn still_running(conn: &mut AnyConnection, xids: &[String]) -> Result<i64, StoreError> {
     if xids.is_empty() {
         return Ok(0);
@@ -129,7 +147,7 @@ pub fn still_running(conn: &mut AnyConnection, xids: &[String]) -> Result<i64, S
     let rows: Vec<One> = sql_query(
         conn.backend(),
         "SELECT COUNT(*) AS v FROM unnest(CAST($1 AS xid8[])) AS x(id) \
-         WHERE pg_xact_status(x.id) = 'in progress'",
+         WHERE NOT pg_visible_in_snapshot(x.id, pg_current_snapshot())",
     )
     .bind::<Text, _>(array)
     .load(conn)?;

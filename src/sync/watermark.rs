@@ -25,13 +25,18 @@ impl Watermark {
             self.safe = self.safe.max(*l);
             self.pending = None;
         }
-        // Read the sequence first, then the in-flight set: every writer holding an id <= l is
-        // in that set (it had its transaction id before drawing the event id).
+        // Read the sequence first, then draw a fresh transaction id, then the in-flight set:
+        // every writer holding an event id <= l had its transaction id before (it wrote the
+        // version row first), so it is below `fresh` and listed if still running.
         let l = outbox::last_event_id(conn)?;
         if l <= self.safe {
             return Ok(self.safe);
         }
-        let xids = outbox::in_flight_xids(conn)?;
+        let fresh = outbox::fresh_xid(conn)?;
+        let xids: Vec<String> = outbox::in_flight_xids(conn)?
+            .into_iter()
+            .filter(|x| x.parse::<u64>().is_ok_and(|x| x < fresh))
+            .collect();
         if outbox::still_running(conn, &xids)? == 0 {
             self.safe = l;
         } else {
