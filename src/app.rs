@@ -116,10 +116,11 @@ pub fn build(config: Config, store: Store) -> Result<Built, StartError> {
     check_exposure(&config)?;
     let mllp_store = store.clone();
     let config = Arc::new(config);
-    let services = Services::new(store)
+    let mut services = Services::new(store)
         .map_err(|e| StartError::Config(format!("cannot initialise services: {e}")))?;
+    services.allow_private_endpoints = config.sync.allow_private_endpoints;
     let state = AppState {
-        services,
+        services: services.clone(),
         config: config.clone(),
         started_at: crate::store::now_micros(),
     };
@@ -146,6 +147,7 @@ pub fn build(config: Config, store: Store) -> Result<Built, StartError> {
         )?),
         None => None,
     };
+    crate::sync::worker::start(&config, &services, addr);
     Ok(Built {
         server: server.run(),
         addr,

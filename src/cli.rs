@@ -30,6 +30,8 @@ pub enum Command {
     Serve(ServerArgs),
     /// Apply pending database migrations and exit.
     Migrate(ServerArgs),
+    /// Delivery queues: `hms sync status`, `hms sync retry EVENT_ID | --dead`.
+    Sync(crate::sync::cli::SyncCommand),
     /// Run FHIR TestScripts against a FHIR server (black-box conformance suite).
     #[command(subcommand)]
     Conformance(crate::conformance::ConformanceCommand),
@@ -126,6 +128,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Hl7(cmd) => crate::hl7_cli::run(cmd),
         Command::Claims(cmd) => crate::claims_cli::run(cmd),
+        Command::Sync(cmd) => crate::sync::cli::run(cmd),
     }
 }
 

@@ -73,6 +73,8 @@ pub struct ServerArgs {
     /// X12 usage indicator (ISA15): T (test) or P (production).  [default: T]
     #[arg(long, env = "HMS_X12_USAGE", value_name = "T|P")]
     pub x12_usage: Option<String>,
+    #[command(flatten)]
+    pub sync: crate::sync::config::SyncArgs,
 }
 
 /// The same options as read from hms.toml (all optional).
@@ -99,6 +101,18 @@ struct FileConfig {
     x12_sender_id: Option<String>,
     x12_receiver_id: Option<String>,
     x12_usage: Option<String>,
+    // Sync (see crate::sync::config).
+    allow_private_endpoints: Option<bool>,
+    sync_poll_interval_ms: Option<u64>,
+    redis_url: Option<String>,
+    mirror_url: Option<String>,
+    mirror_token: Option<String>,
+    mirror_conflict: Option<String>,
+    sync_retry_base_ms: Option<u64>,
+    sync_retry_max_ms: Option<u64>,
+    sync_max_attempts: Option<u32>,
+    sync_lease_ms: Option<u64>,
+    sync_disabled: Option<bool>,
 }
 
 #[derive(Clone)]
@@ -115,6 +129,7 @@ pub struct Config {
     pub http_workers: usize,
     pub log_format: LogFormat,
     pub insecure_allow_remote: bool,
+    pub sync: crate::sync::config::SyncConfig,
     pub mllp: MllpConfig,
     /// X12 envelope settings (billing).
     pub x12: X12Config,
@@ -246,6 +261,23 @@ impl Config {
             args.x12_receiver_id.clone().or(file.x12_receiver_id),
             args.x12_usage.clone().or(file.x12_usage),
         )?;
+        let sync = crate::sync::config::SyncConfig::resolve(
+            &args.sync,
+            crate::sync::config::SyncFile {
+                allow_private_endpoints: file.allow_private_endpoints,
+                sync_poll_interval_ms: file.sync_poll_interval_ms,
+                redis_url: file.redis_url.clone(),
+                mirror_url: file.mirror_url.clone(),
+                mirror_token: file.mirror_token.clone(),
+                mirror_conflict: file.mirror_conflict.clone(),
+                sync_retry_base_ms: file.sync_retry_base_ms,
+                sync_retry_max_ms: file.sync_retry_max_ms,
+                sync_max_attempts: file.sync_max_attempts,
+                sync_lease_ms: file.sync_lease_ms,
+                sync_disabled: file.sync_disabled,
+            },
+        )
+        .map_err(ConfigError::Invalid)?;
         Ok(Config {
             mllp,
             http_addr: args
@@ -270,6 +302,7 @@ impl Config {
             insecure_allow_remote: args.insecure_allow_remote
                 || file.insecure_allow_remote.unwrap_or(false),
             x12,
+            sync,
         })
     }
 }

@@ -18,4 +18,5 @@ pub mod interactions;
 pub mod mllp;
 pub mod search;
 pub mod store;
+pub mod sync;
 pub mod telemetry;

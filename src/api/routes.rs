@@ -133,6 +133,9 @@ pub async fn dispatch(req: HttpRequest, payload: Payload, state: web::Data<AppSt
             let s = blocking(move || read::vread(&svc, &t, &id, v)).await?;
             Ok(render::resource(&req, s))
         }
+        (["Subscription", id, op @ ("$status" | "$events")], &Method::GET) => {
+            subscription_op(&req, &st, id, op).await
+        }
         ([ct, id, target], &Method::GET)
             if !target.starts_with('_') && !target.starts_with('$') =>
         {
@@ -617,5 +620,24 @@ async fn search(req: &HttpRequest, st: &AppState, scope: SearchScope, query: Str
         &entries,
         &time::fhir_instant(crate::store::now_micros()),
     );
+    Ok(render::json(req, StatusCode::OK, bytes))
+}
+
+/// Subscription/[id]/$status and $events (Subscriptions Backport IG).
+async fn subscription_op(req: &HttpRequest, st: &AppState, id: &str, op: &str) -> Reply {
+    use crate::interactions::subscription as isub;
+    let id = LogicalId::parse(id)?;
+    let base = base_url(req, st);
+    let pairs = form_pairs(req.query_string());
+    let svc = st.services.clone();
+    let events = op == "$events";
+    let bytes = blocking(move || {
+        if events {
+            isub::events(&svc, &id, &base, &pairs)
+        } else {
+            isub::status(&svc, &id, &base)
+        }
+    })
+    .await?;
     Ok(render::json(req, StatusCode::OK, bytes))
 }

@@ -13,6 +13,7 @@ pub mod patient_merge;
 pub mod read;
 pub mod reindex;
 pub mod search;
+pub mod subscription;
 pub mod transaction;
 pub mod write;
 
@@ -28,6 +29,8 @@ pub struct Services {
     pub store: Store,
     /// Signs paging cursors; shared by every node on the same database.
     pub paging_secret: std::sync::Arc<String>,
+    /// Subscription endpoints may be private addresses (tests, closed networks).
+    pub allow_private_endpoints: bool,
 }
 
 impl Services {
@@ -38,6 +41,7 @@ impl Services {
         Ok(Services {
             store,
             paging_secret: std::sync::Arc::new(secret),
+            allow_private_endpoints: false,
         })
     }
 }

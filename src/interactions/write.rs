@@ -52,6 +52,7 @@ pub fn create(
 ) -> Result<Written, Error> {
     check_type(&resource, t)?;
     validate(&resource)?;
+    crate::sync::guard::check_resource(&resource, s.allow_private_endpoints)?;
     let criteria = if_none_exist.map(Criteria::parse).transpose()?;
     s.store
         .write(|conn| create_in_tx(conn, t, resource.clone(), criteria.as_ref()))
@@ -131,6 +132,7 @@ pub fn update(
         }
     }
     validate(&resource)?;
+    crate::sync::guard::check_resource(&resource, s.allow_private_endpoints)?;
     s.store
         .write(|conn| update_in_tx(conn, t, id, resource.clone(), if_match, if_none_match_any))
 }
@@ -211,6 +213,7 @@ pub fn conditional_update(
 ) -> Result<Written, Error> {
     check_type(&resource, t)?;
     validate(&resource)?;
+    crate::sync::guard::check_resource(&resource, s.allow_private_endpoints)?;
     let c = Criteria::parse(criteria)?;
     s.store
         .write(|conn| conditional_update_in_tx(conn, t, &c, resource.clone(), if_match))
@@ -328,6 +331,7 @@ fn store_version(
             None => custom_params::retire_by_resource(conn, id.as_str())?,
         }
     }
+    crate::sync::hook::on_version(conn, t.as_str(), id.as_str(), version, Some(&stamped))?;
     Ok(Stored {
         res_type: t.to_string(),
         id: id.to_string(),
@@ -402,6 +406,7 @@ pub fn delete_in_tx(
     if t.as_str() == "SearchParameter" {
         custom_params::retire_by_resource(conn, id.as_str())?;
     }
+    crate::sync::hook::on_version(conn, t.as_str(), id.as_str(), version, None)?;
     Ok(Deleted::Now { version })
 }
 

@@ -144,10 +144,11 @@ impl r2d2::ManageConnection for Manager {
             }
             Backend::Sqlite => {
                 let mut conn = SqliteConnection::establish(&self.target.location)?;
-                // WAL + synchronous=FULL: a commit is on disk before we answer 2xx.
+                // WAL + synchronous=FULL: a commit is on disk before we answer 2xx. busy_timeout
+                // first, so that even the journal-mode switch waits for another process's lock.
                 conn.batch_execute(
-                    "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; \
-                     PRAGMA busy_timeout = 30000;",
+                    "PRAGMA busy_timeout = 30000; PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
+                     PRAGMA foreign_keys = ON;",
                 )
                 .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
                 Ok(AnyConnection::Sqlite(conn))

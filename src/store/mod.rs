@@ -10,6 +10,7 @@ pub mod history;
 pub mod hl7_messages;
 pub mod index;
 pub mod migrate;
+pub mod outbox;
 pub mod references;
 pub mod resources;
 pub mod search_sql;
@@ -59,6 +60,8 @@ impl StoreError {
 pub struct Store {
     pool: Pool,
     backend: Backend,
+    /// Signalled after each commit of `write` that appended change events (wakes sync workers).
+    commits: std::sync::Arc<tokio::sync::Notify>,
 }
 
 impl Store {
@@ -85,7 +88,11 @@ impl Store {
             .connection_timeout(Duration::from_secs(30))
             .build(manager)
             .map_err(|e| StoreError::Connect(e.to_string()))?;
-        Ok(Store { pool, backend })
+        Ok(Store {
+            pool,
+            backend,
+            commits: Default::default(),
+        })
     }
 
     pub fn backend(&self) -> Backend {
@@ -96,6 +103,11 @@ impl Store {
         self.pool
             .get()
             .map_err(|e| StoreError::Connect(e.to_string()))
+    }
+
+    /// Notified (one stored permit) after each committed transaction that appended change events.
+    pub fn commits(&self) -> std::sync::Arc<tokio::sync::Notify> {
+        self.commits.clone()
     }
 
     pub fn pool_state(&self) -> (u32, u32) {
@@ -123,10 +135,16 @@ impl Store {
                 Backend::Postgres => "BEGIN",
             };
             conn.batch_execute(begin).map_err(StoreError::from)?;
+            outbox::take_appended();
             let result = work(&mut conn);
             match result {
                 Ok(value) => match conn.batch_execute("COMMIT") {
-                    Ok(()) => return Ok(value),
+                    Ok(()) => {
+                        if outbox::take_appended() {
+                            self.commits.notify_one();
+                        }
+                        return Ok(value);
+                    }
                     Err(e) => {
                         let _ = conn.batch_execute("ROLLBACK");
                         let err = StoreError::from(e);

@@ -48,8 +48,47 @@ pub struct TestServer {
     pub sqlite_path: Option<std::path::PathBuf>,
     handle: actix_web::dev::ServerHandle,
     thread: Option<std::thread::JoinHandle<()>>,
-    schema: Option<String>,
-    dir: std::path::PathBuf,
+    db: DbHandle,
+}
+
+/// Where a test server keeps its data: a temp dir (SQLite file inside) and, on PostgreSQL, a
+/// schema. Several servers can share one (`share_db`), and a database can outlive its server
+/// (`into_db`) to start another on it, like a restart after kill -9.
+pub struct DbHandle {
+    pub backend: Backend,
+    pub dir: std::path::PathBuf,
+    pub schema: Option<String>,
+    /// The server holding an owning handle removes the data when dropped.
+    owns: bool,
+}
+
+impl DbHandle {
+    pub fn fresh(backend: Backend) -> DbHandle {
+        let dir = std::env::temp_dir().join(format!("hms-test-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let schema =
+            (backend == Backend::Postgres).then(|| format!("t_{}", uuid::Uuid::new_v4().simple()));
+        DbHandle {
+            backend,
+            dir,
+            schema,
+            owns: true,
+        }
+    }
+
+    fn remove(&self) {
+        if !self.owns {
+            return;
+        }
+        if let (Some(schema), Some(url)) = (&self.schema, pg_url()) {
+            use diesel::Connection;
+            use diesel::connection::SimpleConnection;
+            if let Ok(mut c) = diesel::pg::PgConnection::establish(&url) {
+                let _ = c.batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"));
+            }
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
 }
 
 impl TestServer {
@@ -58,26 +97,49 @@ impl TestServer {
     }
 
     pub fn start_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -> TestServer {
-        let dir = std::env::temp_dir().join(format!("hms-test-{}", uuid::Uuid::new_v4().simple()));
-        std::fs::create_dir_all(&dir).expect("temp dir");
+        Self::start_on(DbHandle::fresh(backend), tweak)
+    }
+
+    /// A handle on this server's database that does not remove it (for a second server).
+    pub fn share_db(&self) -> DbHandle {
+        DbHandle {
+            backend: self.db.backend,
+            dir: self.db.dir.clone(),
+            schema: self.db.schema.clone(),
+            owns: false,
+        }
+    }
+
+    /// Stops the server (abruptly: in-flight background work is dropped) and keeps its data.
+    pub fn into_db(mut self) -> DbHandle {
+        let db = DbHandle {
+            backend: self.db.backend,
+            dir: self.db.dir.clone(),
+            schema: self.db.schema.clone(),
+            owns: self.db.owns,
+        };
+        self.db.owns = false;
+        drop(self);
+        db
+    }
+
+    pub fn start_on(db: DbHandle, tweak: impl FnOnce(&mut Config)) -> TestServer {
+        let backend = db.backend;
         let mut config = Config::load(&ServerArgs {
             http_addr: Some("127.0.0.1:0".parse().expect("addr")),
-            data_dir: Some(dir.clone()),
+            data_dir: Some(db.dir.clone()),
             http_workers: Some(2),
             ..Default::default()
         })
         .expect("config");
         config.mllp.addr = Some("127.0.0.1:0".parse().expect("addr"));
-        let mut schema = None;
         if backend == Backend::Postgres {
             config.database_url = pg_url().expect("HMS_TEST_DATABASE_URL");
-            let s = format!("t_{}", uuid::Uuid::new_v4().simple());
-            config.database_schema = Some(s.clone());
-            schema = Some(s);
+            config.database_schema = db.schema.clone();
         }
         tweak(&mut config);
         let kept = config.clone();
-        let sqlite_path = (backend == Backend::Sqlite).then(|| dir.join("hms.db"));
+        let sqlite_path = (backend == Backend::Sqlite).then(|| db.dir.join("hms.db"));
         hms::telemetry::init_with_default(hms::config::LogFormat::Text, "warn");
         let (tx, rx) = mpsc::channel();
         let thread = std::thread::spawn(move || {
@@ -105,8 +167,7 @@ impl TestServer {
             sqlite_path,
             handle,
             thread: Some(thread),
-            schema,
-            dir,
+            db,
         }
     }
 
@@ -118,7 +179,7 @@ impl TestServer {
     /// A PostgreSQL URL that selects this test's schema (for running the `hms` binary on it).
     pub fn pg_url_with_schema(&self) -> String {
         let url = pg_url().expect("pg url");
-        let schema = self.schema.as_deref().expect("schema");
+        let schema = self.db.schema.as_deref().expect("schema");
         let sep = if url.contains('?') { '&' } else { '?' };
         format!("{url}{sep}options=-csearch_path%3D{schema}")
     }
@@ -127,7 +188,7 @@ impl TestServer {
     pub fn exec_sql(&self, sql: &str) {
         use diesel::Connection;
         use diesel::connection::SimpleConnection;
-        match (&self.sqlite_path, &self.schema) {
+        match (&self.sqlite_path, &self.db.schema) {
             (Some(path), _) => {
                 let mut c =
                     diesel::sqlite::SqliteConnection::establish(&path.display().to_string())
@@ -161,14 +222,7 @@ impl Drop for TestServer {
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
-        if let (Some(schema), Some(url)) = (&self.schema, pg_url()) {
-            use diesel::Connection;
-            use diesel::connection::SimpleConnection;
-            if let Ok(mut c) = diesel::pg::PgConnection::establish(&url) {
-                let _ = c.batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"));
-            }
-        }
-        let _ = std::fs::remove_dir_all(&self.dir);
+        self.db.remove();
     }
 }
 
