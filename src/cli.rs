@@ -29,6 +29,8 @@ pub enum Command {
     Serve(ServerArgs),
     /// Apply pending database migrations and exit.
     Migrate(ServerArgs),
+    /// Load-test a server, seed a database, or measure the raw database baseline.
+    Bench(crate::bench::BenchArgs),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
@@ -37,6 +39,10 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             let config = Config::load(&args)?;
             crate::telemetry::init(config.log_format);
             serve(config)
+        }
+        Command::Bench(args) => {
+            crate::telemetry::init_with_default(crate::config::LogFormat::Text, "warn");
+            crate::bench::run(args)
         }
         Command::Migrate(args) => {
             let config = Config::load(&args)?;

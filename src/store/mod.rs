@@ -2,6 +2,7 @@
 //! with `$n` placeholders, which both engines accept, and the few dialect differences live in `dialect`.
 
 pub mod binds;
+pub mod bulk;
 pub mod conn;
 pub mod dialect;
 pub mod history;
