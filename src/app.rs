@@ -96,9 +96,11 @@ pub fn build(config: Config, store: Store) -> Result<Built, StartError> {
         started_at: crate::store::now_micros(),
     };
     let data = web::Data::new(state);
+    api::metrics::install();
     let server = HttpServer::new(move || {
         App::new()
             .app_data(data.clone())
+            .wrap(from_fn(api::metrics::track))
             .wrap(from_fn(api::request_log))
             .configure(api::configure)
     })
