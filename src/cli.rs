@@ -29,6 +29,9 @@ pub enum Command {
     Serve(ServerArgs),
     /// Apply pending database migrations and exit.
     Migrate(ServerArgs),
+    /// Index existing resources for SearchParameters created through the API (shows progress;
+    /// searches on such a parameter carry a warning until this has finished).
+    Reindex(ServerArgs),
     /// Load-test a server, seed a database, or measure the raw database baseline.
     Bench(crate::bench::BenchArgs),
 }
@@ -50,6 +53,25 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             let store = crate::app::open_store(&config)?;
             let _ = store;
             println!("database is up to date");
+            Ok(())
+        }
+        Command::Reindex(args) => {
+            let config = Config::load(&args)?;
+            crate::telemetry::init(config.log_format);
+            let store = crate::app::open_store(&config)?;
+            let done = crate::interactions::reindex::run(&store, |url, done, total| {
+                let pct = if total > 0 { done * 100 / total } else { 100 };
+                eprintln!("reindexing {url}: {done}/{total} resources ({pct}%)");
+            })?;
+            if done.is_empty() {
+                println!("nothing to reindex: every custom search parameter is up to date");
+            }
+            for r in done {
+                println!(
+                    "{}: {} resources indexed; the parameter is active",
+                    r.url, r.resources
+                );
+            }
             Ok(())
         }
     }

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use super::data::{self, Rng};
 use super::report::{Outcome, Recorder, Report, RunInfo};
 use super::{BaselineArgs, BenchError};
+use crate::search::custom::Custom;
 use crate::store::bulk::{self, NewResource};
 use crate::store::{DbTarget, Store, migrate, now_micros, resources};
 
@@ -34,7 +35,8 @@ pub fn run(args: &BaselineArgs) -> Result<Report, BenchError> {
     migrate::run_pending(&store)?;
 
     // Insert: each thread remembers what it wrote, for the two read phases.
-    let (insert, written) = insert_phase(&store, threads, args.duration)?;
+    let custom = Arc::new(super::seed::load_custom(&store)?);
+    let (insert, written) = insert_phase(&store, threads, args.duration, custom)?;
     let written = Arc::new(written);
     let select = read_phase(&store, threads, args.duration, written.clone(), false)?;
     let lookup = read_phase(&store, threads, args.duration, written, true)?;
@@ -85,13 +87,15 @@ fn insert_phase(
     store: &Store,
     threads: usize,
     duration: Duration,
+    custom: Arc<Vec<Custom>>,
 ) -> Result<(Phase, Written), BenchError> {
     let started = Instant::now();
     let deadline = started + duration;
     let handles: Vec<_> = (0..threads)
         .map(|t| {
             let store = store.clone();
-            std::thread::spawn(move || insert_loop(&store, t as u64, deadline))
+            let custom = custom.clone();
+            std::thread::spawn(move || insert_loop(&store, t as u64, deadline, &custom))
         })
         .collect();
     let mut rec = Recorder::default();
@@ -117,6 +121,7 @@ fn insert_loop(
     store: &Store,
     thread: u64,
     deadline: Instant,
+    custom: &[Custom],
 ) -> Result<(Recorder, Written), BenchError> {
     let mut rng = Rng::new(0xba5e + thread);
     // Prepared before the clock: generation and index extraction are not database work.
@@ -125,7 +130,7 @@ fn insert_loop(
     for i in 0..POOL {
         let id = rng.id();
         let p = data::patient(&mut rng, Some(&id), i as u64);
-        pool.push(super::seed::prepare(p, now)?);
+        pool.push(super::seed::prepare(p, now, custom)?);
     }
     let mut rec = Recorder::default();
     let mut written = Vec::new();

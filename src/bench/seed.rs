@@ -15,11 +15,17 @@ use super::data::{self, Rng};
 use super::scenario::{Method, Request};
 use super::{BenchError, SeedArgs};
 use crate::fhir::{resource as fres, time};
+use crate::search::custom::Custom;
 use crate::store::bulk::{self, NewResource};
 use crate::store::{DbTarget, Store, migrate, now_micros};
 
 /// Stamps a generated resource as a create would (version 1, lastUpdated) and extracts its index.
-pub fn prepare(resource: Value, last_updated: i64) -> Result<NewResource, BenchError> {
+/// `custom` are the SearchParameters created through the API (indexed like the server does).
+pub fn prepare(
+    resource: Value,
+    last_updated: i64,
+    custom: &[Custom],
+) -> Result<NewResource, BenchError> {
     let res_type = resource
         .get("resourceType")
         .and_then(Value::as_str)
@@ -31,7 +37,7 @@ pub fn prepare(resource: Value, last_updated: i64) -> Result<NewResource, BenchE
         .ok_or_else(|| BenchError::Setup("generated resource without id".into()))?
         .to_string();
     let stamped = fres::stamp(resource, &res_id, 1, &time::fhir_instant(last_updated));
-    let index = crate::search::extract::index_rows(&stamped);
+    let index = crate::search::extract::index_rows(&stamped, custom);
     let content = serde_json::to_vec(&stamped).map_err(|e| BenchError::Setup(e.to_string()))?;
     Ok(NewResource {
         res_type,
@@ -78,6 +84,7 @@ fn seed_database(url: &str, args: &SeedArgs, total: u64) -> Result<u64, BenchErr
     let target = DbTarget::parse(url).map_err(|e| BenchError::Usage(e.to_string()))?;
     let store = Store::open(target, 2)?;
     migrate::run_pending(&store)?;
+    let custom = Arc::new(load_custom(&store)?);
     let patients_per_batch = (args.batch / data::RESOURCES_PER_PATIENT).max(1) as u64;
     let batches = args.patients.div_ceil(patients_per_batch);
     let producers = std::thread::available_parallelism()
@@ -91,6 +98,7 @@ fn seed_database(url: &str, args: &SeedArgs, total: u64) -> Result<u64, BenchErr
     for _ in 0..producers {
         let tx = tx.clone();
         let next_batch = next_batch.clone();
+        let custom = custom.clone();
         let (first, seed, patients) = (args.first, args.seed, args.patients);
         handles.push(std::thread::spawn(move || {
             loop {
@@ -107,7 +115,7 @@ fn seed_database(url: &str, args: &SeedArgs, total: u64) -> Result<u64, BenchErr
                 let mut result = Ok(());
                 'outer: for n in lo..hi {
                     for r in data::patient_record(&mut rng, first + n) {
-                        match prepare(r, now) {
+                        match prepare(r, now, &custom) {
                             Ok(item) => items.push(item),
                             Err(e) => {
                                 result = Err(e);
@@ -136,6 +144,12 @@ fn seed_database(url: &str, args: &SeedArgs, total: u64) -> Result<u64, BenchErr
         let _ = h.join();
     }
     Ok(written)
+}
+
+/// The live custom SearchParameters, so seeded rows are indexed for them too.
+pub fn load_custom(store: &Store) -> Result<Vec<Custom>, BenchError> {
+    let rows = store.read(crate::store::custom_params::live)?;
+    Ok(crate::search::custom::from_rows(rows))
 }
 
 fn seed_http(server: &str, args: &SeedArgs, total: u64) -> Result<u64, BenchError> {

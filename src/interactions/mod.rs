@@ -3,6 +3,7 @@
 
 pub mod history;
 pub mod read;
+pub mod reindex;
 pub mod search;
 pub mod write;
 

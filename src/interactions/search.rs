@@ -56,11 +56,13 @@ fn fingerprint(req: &SearchRequest<'_>, applied: &[(String, String)]) -> String 
 }
 
 pub fn search(s: &Services, req: &SearchRequest<'_>) -> Result<SearchResult, Error> {
+    let custom = crate::search::custom::from_rows(s.store.read(crate::store::custom_params::live)?);
     let Parsed {
         mut query,
         applied,
         ignored,
-    } = params::parse(&req.types, &req.pairs, req.base, req.strict)?;
+        incomplete,
+    } = params::parse(&req.types, &req.pairs, req.base, req.strict, &custom)?;
     if let Some((ct, cid)) = &req.compartment {
         let model = hms_fhir::model::Model::r4();
         let t = req.types.first().cloned().unwrap_or_default();
@@ -102,6 +104,17 @@ pub fn search(s: &Services, req: &SearchRequest<'_>) -> Result<SearchResult, Err
             )
         })
         .collect();
+    for (code, done, total) in &incomplete {
+        warnings.push(issue(
+            Severity::Warning,
+            "incomplete",
+            Some(code),
+            format!(
+                "search parameter {code:?} is not fully indexed yet ({done} of {total} existing resources); \
+                 results may be incomplete until `hms reindex` finishes"
+            ),
+        ));
+    }
     let (rows, total, included) = s.store.read(|conn| -> Result<_, Error> {
         let total = match (query.total, query.summary) {
             (_, Summary::Count) | (Total::Accurate, _) => Some(search_sql::count(conn, &query)?),

@@ -10,7 +10,7 @@ use crate::fhir::{resource as fres, time};
 use crate::search::criteria::Criteria;
 use crate::search::extract;
 use crate::store::resources::{self, NewVersion};
-use crate::store::{AnyConnection, index, now_micros};
+use crate::store::{AnyConnection, custom_params, index, now_micros};
 
 use super::{Services, Stored, check_type};
 
@@ -274,7 +274,27 @@ fn store_version(
             content: Some(&body),
         },
     )?;
-    index::replace(conn, rid, t.as_str(), &extract::index_rows(&stamped))?;
+    let custom = crate::search::custom::from_rows(custom_params::live(conn)?);
+    index::replace(
+        conn,
+        rid,
+        t.as_str(),
+        &extract::index_rows(&stamped, &custom),
+    )?;
+    if t.as_str() == "SearchParameter" {
+        // A SearchParameter made through the API becomes a custom parameter (reindex pending).
+        match crate::search::custom::registration(&stamped, id.as_str())? {
+            Some(row) => {
+                custom_params::upsert(conn, &row)?;
+                let existing = custom_params::count_live(
+                    conn,
+                    &row.bases.split(',').map(str::to_string).collect::<Vec<_>>(),
+                )?;
+                custom_params::set_progress(conn, &row.url, "pending", 0, 0, existing)?;
+            }
+            None => custom_params::retire_by_resource(conn, id.as_str())?,
+        }
+    }
     Ok(Stored {
         res_type: t.to_string(),
         id: id.to_string(),
@@ -326,6 +346,9 @@ pub fn delete_in_tx(
     )?;
     resources::update_current(conn, cur.rid, version, last_updated, true)?;
     index::clear(conn, cur.rid)?;
+    if t.as_str() == "SearchParameter" {
+        custom_params::retire_by_resource(conn, id.as_str())?;
+    }
     Ok(Deleted::Now { version })
 }
 

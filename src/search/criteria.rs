@@ -29,7 +29,8 @@ impl Criteria {
 
     /// Live resources of type `t` that match, at most `limit`.
     pub fn find(&self, conn: &mut AnyConnection, t: &str, limit: i64) -> Result<Vec<Match>, Error> {
-        let parsed = params::parse(&[t.to_string()], &self.pairs, "", true)?;
+        let custom = super::custom::from_rows(crate::store::custom_params::live(conn)?);
+        let parsed = params::parse(&[t.to_string()], &self.pairs, "", true, &custom)?;
         if parsed.query.filters.is_empty() {
             return Err(Error::invalid(
                 None,

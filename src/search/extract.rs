@@ -8,22 +8,39 @@ use crate::fhir::time::parse_fhir_range;
 use crate::fhir::types::R4Types;
 use crate::store::index::IndexRow;
 
+use super::custom::Custom;
 use super::normalize::normalize;
 use super::registry::{BUILTIN, Kind, Registry, SearchParam};
 
 /// All index rows of `resource` (its current version).
-pub fn index_rows(resource: &Value) -> Vec<IndexRow> {
+pub fn index_rows(resource: &Value, custom: &[Custom]) -> Vec<IndexRow> {
     let Some(t) = resource.get("resourceType").and_then(Value::as_str) else {
         return Vec::new();
     };
+    let params = Registry::r4()
+        .params_for(t)
+        .into_iter()
+        .filter(|p| !BUILTIN.contains(&p.code.as_str()))
+        .map(|p| p.as_ref())
+        .chain(
+            custom
+                .iter()
+                .filter(|c| c.applies_to(t))
+                .map(|c| c.param.as_ref()),
+        );
+    rows_for_params(resource, params)
+}
+
+/// Index rows of `resource` for the given parameters only (used by reindexing).
+pub fn rows_for_params<'p>(
+    resource: &Value,
+    params: impl Iterator<Item = &'p SearchParam>,
+) -> Vec<IndexRow> {
     let types = R4Types;
     let mut ctx = EvalContext::new(resource);
     ctx.types = Some(&types);
     let mut rows = Vec::new();
-    for p in Registry::r4().params_for(t) {
-        if BUILTIN.contains(&p.code.as_str()) {
-            continue;
-        }
+    for p in params {
         // An expression that fails on this resource indexes nothing for that parameter; the
         // resource itself is valid (the validator passed it), so we do not refuse the write.
         let Ok(items) = hms_fhirpath::evaluate(&p.expression, resource, &ctx) else {
@@ -385,7 +402,7 @@ mod tests {
     use serde_json::json;
 
     fn rows_of(v: Value, param: &str) -> Vec<IndexRow> {
-        index_rows(&v)
+        index_rows(&v, &[])
             .into_iter()
             .filter(|r| r.param == param)
             .collect()

@@ -3,6 +3,7 @@
 
 pub mod criteria;
 pub mod cursor;
+pub mod custom;
 pub mod extract;
 pub mod normalize;
 pub mod params;

@@ -4,6 +4,7 @@
 use crate::error::Error;
 use crate::fhir::time::parse_fhir_range;
 
+use super::custom::Custom;
 use super::query::{Filter, Include, Pred, Prefix, SearchQuery, SortKey, SortKind, Summary, Total};
 use super::registry::{Kind, Registry, SearchParam};
 use super::tokenize::{split_token, split_unescaped, unescape};
@@ -31,6 +32,8 @@ const CONTROL: &[&str] = &[
 
 pub struct Parsed {
     pub query: SearchQuery,
+    /// Custom parameters used whose reindex is not complete: (code, done, total).
+    pub incomplete: Vec<(String, i64, i64)>,
     /// The parameters applied, in request order (the self link shows exactly these).
     pub applied: Vec<(String, String)>,
     /// Parameters ignored in lenient mode, for a warning.
@@ -48,7 +51,9 @@ pub fn parse(
     pairs: &[(String, String)],
     base: &str,
     strict: bool,
+    custom: &[Custom],
 ) -> Result<Parsed, Error> {
+    let ctx = Ctx { custom, base };
     let mut q = SearchQuery {
         types: types.to_vec(),
         count: DEFAULT_COUNT,
@@ -114,7 +119,7 @@ pub fn parse(
                 applied.push((name.to_string(), value.clone()));
             }
             "_sort" => {
-                q.sort = parse_sort(types, value)?;
+                q.sort = parse_sort(&ctx, types, value)?;
                 applied.push((name.to_string(), value.clone()));
             }
             n if n == "_include"
@@ -137,7 +142,7 @@ pub fn parse(
                 applied.push((name.to_string(), value.clone()));
             }
             n if CONTROL.contains(&n) => {}
-            _ => match parse_filter(types, name, value, base, 0)? {
+            _ => match parse_filter(&ctx, types, name, value, 0)? {
                 Some(f) => {
                     q.filters.push(f);
                     applied.push((name.to_string(), value.clone()));
@@ -154,20 +159,55 @@ pub fn parse(
             },
         }
     }
+    let incomplete = custom
+        .iter()
+        .filter(|c| {
+            !c.is_complete()
+                && q.filters.iter().any(|f| uses(f, &c.param.code))
+                && types.iter().any(|t| c.applies_to(t))
+        })
+        .map(|c| (c.param.code.clone(), c.done, c.total))
+        .collect();
     Ok(Parsed {
         query: q,
         applied,
         ignored,
+        incomplete,
     })
+}
+
+/// What parsing needs besides the request: custom parameters and our own base URL.
+pub struct Ctx<'a> {
+    pub custom: &'a [Custom],
+    pub base: &'a str,
+}
+
+/// Whether a filter reads index rows of `code` (directly or through a chain or _has).
+fn uses(f: &Filter, code: &str) -> bool {
+    match f {
+        Filter::Index { param, .. }
+        | Filter::Missing { param, .. }
+        | Filter::Composite { param, .. } => param == code,
+        Filter::Chain { param, inner, .. } => param == code || uses(inner, code),
+        Filter::Has {
+            ref_param, inner, ..
+        } => ref_param == code || uses(inner, code),
+        _ => false,
+    }
 }
 
 /// The parameter definition shared by every searched type (a multi-type search only accepts
 /// parameters that mean the same on each type).
-fn lookup<'a>(types: &[String], code: &str) -> Option<&'a SearchParam> {
+fn lookup<'a>(ctx: &Ctx<'a>, types: &[String], code: &str) -> Option<&'a SearchParam> {
     let reg = Registry::r4();
-    let mut found: Option<&SearchParam> = None;
+    let mut found: Option<&'a SearchParam> = None;
     for t in types {
-        let p = reg.get(t, code)?;
+        let custom = ctx
+            .custom
+            .iter()
+            .find(|c| c.param.code == code && c.applies_to(t))
+            .map(|c| c.param.as_ref());
+        let p = custom.or_else(|| reg.get(t, code).map(|p| p.as_ref()))?;
         match found {
             Some(f) if f.kind != p.kind => return None,
             _ => found = Some(p),
@@ -178,12 +218,13 @@ fn lookup<'a>(types: &[String], code: &str) -> Option<&'a SearchParam> {
 
 /// One `name=value` criterion; Ok(None) when the parameter is unknown (caller decides lenient/strict).
 pub fn parse_filter(
+    ctx: &Ctx<'_>,
     types: &[String],
     name: &str,
     value: &str,
-    base: &str,
     depth: usize,
 ) -> Result<Option<Filter>, Error> {
+    let base = ctx.base;
     if depth > MAX_CHAIN_DEPTH {
         return Err(bad(
             name,
@@ -191,10 +232,10 @@ pub fn parse_filter(
         ));
     }
     if let Some(rest) = name.strip_prefix("_has:") {
-        return parse_has(types, name, rest, value, base, depth).map(Some);
+        return parse_has(ctx, types, name, rest, value, depth).map(Some);
     }
     if let Some((head, rest)) = name.split_once('.') {
-        return parse_chain(types, name, head, rest, value, base, depth).map(Some);
+        return parse_chain(ctx, types, name, head, rest, value, depth).map(Some);
     }
     let (code, modifier) = match name.split_once(':') {
         Some((c, m)) => (c, Some(m)),
@@ -223,7 +264,7 @@ pub fn parse_filter(
             .collect::<Result<Vec<_>, _>>()?;
         return Ok(Some(Filter::LastUpdated(preds)));
     }
-    let Some(sp) = lookup(types, code) else {
+    let Some(sp) = lookup(ctx, types, code) else {
         return Ok(None);
     };
     if modifier == Some("missing") {
@@ -341,19 +382,19 @@ pub fn parse_filter(
 }
 
 fn parse_chain(
+    ctx: &Ctx<'_>,
     types: &[String],
     name: &str,
     head: &str,
     rest: &str,
     value: &str,
-    base: &str,
     depth: usize,
 ) -> Result<Filter, Error> {
     let (code, target_type) = match head.split_once(':') {
         Some((c, t)) => (c, Some(t.to_string())),
         None => (head, None),
     };
-    let sp = lookup(types, code).ok_or_else(|| {
+    let sp = lookup(ctx, types, code).ok_or_else(|| {
         bad(
             name,
             format!("unknown reference parameter {code:?} in chain"),
@@ -378,7 +419,7 @@ fn parse_chain(
             param == "_id"
                 || param == "_lastUpdated"
                 || param.starts_with("_has")
-                || Registry::r4().get(t, param).is_some()
+                || lookup(ctx, std::slice::from_ref(t), param).is_some()
         })
         .collect();
     if usable.is_empty() {
@@ -390,7 +431,7 @@ fn parse_chain(
     let inner = usable
         .iter()
         .find_map(|t| {
-            parse_filter(std::slice::from_ref(t), rest, value, base, depth + 1).transpose()
+            parse_filter(ctx, std::slice::from_ref(t), rest, value, depth + 1).transpose()
         })
         .ok_or_else(|| bad(name, format!("unknown chained parameter {rest:?}")))??;
     Ok(Filter::Chain {
@@ -401,11 +442,11 @@ fn parse_chain(
 }
 
 fn parse_has(
+    ctx: &Ctx<'_>,
     types: &[String],
     name: &str,
     rest: &str,
     value: &str,
-    base: &str,
     depth: usize,
 ) -> Result<Filter, Error> {
     let mut parts = rest.splitn(3, ':');
@@ -435,7 +476,7 @@ fn parse_has(
         ));
     }
     let src = vec![source.to_string()];
-    let inner = parse_filter(&src, param, value, base, depth + 1)?
+    let inner = parse_filter(ctx, &src, param, value, depth + 1)?
         .ok_or_else(|| bad(name, format!("{source} has no search parameter {param:?}")))?;
     Ok(Filter::Has {
         source_type: source.to_string(),
@@ -633,7 +674,7 @@ fn value_pred(
     }
 }
 
-fn parse_sort(types: &[String], value: &str) -> Result<Vec<SortKey>, Error> {
+fn parse_sort(ctx: &Ctx<'_>, types: &[String], value: &str) -> Result<Vec<SortKey>, Error> {
     let mut keys = Vec::new();
     for raw in value.split(',').map(str::trim).filter(|s| !s.is_empty()) {
         let (desc, code) = match raw.strip_prefix('-') {
@@ -643,7 +684,7 @@ fn parse_sort(types: &[String], value: &str) -> Result<Vec<SortKey>, Error> {
         let kind = match code {
             "_id" => SortKind::Id,
             "_lastUpdated" => SortKind::LastUpdated,
-            _ => match lookup(types, code).map(|p| p.kind) {
+            _ => match lookup(ctx, types, code).map(|p| p.kind) {
                 Some(Kind::String | Kind::Token | Kind::Reference | Kind::Uri) => SortKind::Text,
                 Some(Kind::Date) => SortKind::Date,
                 Some(Kind::Number | Kind::Quantity) => SortKind::Number,
@@ -722,7 +763,7 @@ mod tests {
             .iter()
             .map(|(a, b)| (a.to_string(), b.to_string()))
             .collect();
-        parse(&[t.to_string()], &pairs, "http://h/fhir", false)
+        parse(&[t.to_string()], &pairs, "http://h/fhir", false, &[])
     }
 
     #[test]

@@ -24,7 +24,7 @@ pub enum Kind {
 }
 
 impl Kind {
-    fn parse(s: &str) -> Option<Kind> {
+    pub fn parse(s: &str) -> Option<Kind> {
         Some(match s {
             "number" => Kind::Number,
             "date" => Kind::Date,

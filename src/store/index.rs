@@ -36,6 +36,16 @@ pub fn replace(
     rows: &[IndexRow],
 ) -> Result<(), StoreError> {
     clear(conn, rid)?;
+    insert(conn, rid, res_type, rows)
+}
+
+/// Adds index rows of a resource in multi-row statements.
+pub fn insert(
+    conn: &mut AnyConnection,
+    rid: i64,
+    res_type: &str,
+    rows: &[IndexRow],
+) -> Result<(), StoreError> {
     for chunk in rows.chunks(CHUNK) {
         let mut b = Binds::default();
         let values: Vec<String> = chunk

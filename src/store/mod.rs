@@ -4,6 +4,7 @@
 pub mod binds;
 pub mod bulk;
 pub mod conn;
+pub mod custom_params;
 pub mod dialect;
 pub mod history;
 pub mod index;

@@ -38,6 +38,8 @@ pub fn pg_url() -> Option<String> {
 
 pub struct TestServer {
     pub backend: Backend,
+    /// The configuration the server runs with (to open its database from a test).
+    pub config: Config,
     pub addr: SocketAddr,
     pub base: String,
     handle: actix_web::dev::ServerHandle,
@@ -69,6 +71,7 @@ impl TestServer {
             schema = Some(s);
         }
         tweak(&mut config);
+        let kept = config.clone();
         hms::telemetry::init_with_default(hms::config::LogFormat::Text, "warn");
         let (tx, rx) = mpsc::channel();
         let thread = std::thread::spawn(move || {
@@ -85,6 +88,7 @@ impl TestServer {
             .expect("server did not start");
         TestServer {
             backend,
+            config: kept,
             addr,
             base: format!("http://{addr}/fhir"),
             handle,
