@@ -37,7 +37,7 @@ pub async fn dispatch(req: HttpRequest, payload: Payload, state: web::Data<AppSt
     let path = req.match_info().query("tail").to_string();
     let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
     let m = req.method().clone();
-    let st = state.get_ref().clone();
+    let st = super::consistency::scoped(&req, state.get_ref().clone());
     match (segs.as_slice(), &m) {
         ([], &Method::GET) => {
             search(

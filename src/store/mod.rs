@@ -9,6 +9,7 @@ pub mod dialect;
 pub mod history;
 pub mod index;
 pub mod migrate;
+pub mod replica;
 pub mod resources;
 pub mod search_sql;
 pub mod secret;
