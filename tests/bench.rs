@@ -18,6 +18,7 @@ fn short(server: &TestServer, scenario: Scenario) -> RunConfig {
         threads: 2,
         warm: 5,
         server_pid: Some(std::process::id()),
+        mllp: String::new(),
     }
 }
 

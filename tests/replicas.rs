@@ -12,8 +12,8 @@ async fn reads_go_to_the_replica_unless_the_client_just_wrote() {
     std::fs::create_dir_all(&dir).unwrap();
     let replica_url = format!("sqlite://{}", dir.join("replica.db").display());
     // The "replica" has the schema (a real standby follows the primary's migrations).
-    let replica = hms::store::Store::open(hms::store::DbTarget::parse(&replica_url).unwrap(), 1)
-        .unwrap();
+    let replica =
+        hms::store::Store::open(hms::store::DbTarget::parse(&replica_url).unwrap(), 1).unwrap();
     hms::store::migrate::run_pending(&replica).unwrap();
     drop(replica);
 
@@ -23,12 +23,20 @@ async fn reads_go_to_the_replica_unless_the_client_just_wrote() {
     });
     let c = server.client();
     let created = c
-        .post("Patient", &json!({"resourceType": "Patient", "birthDate": "1970"}))
+        .post(
+            "Patient",
+            &json!({"resourceType": "Patient", "birthDate": "1970"}),
+        )
         .await;
     assert_eq!(created.status, 201);
-    let token = created.header("x-hms-read-after").expect("write token header");
+    let token = created
+        .header("x-hms-read-after")
+        .expect("write token header");
     let cookie = created.header("set-cookie").expect("write token cookie");
-    assert!(cookie.starts_with(&format!("hms_read_after={token};")), "{cookie}");
+    assert!(
+        cookie.starts_with(&format!("hms_read_after={token};")),
+        "{cookie}"
+    );
     assert!(cookie.contains("HttpOnly"));
     let id = created
         .header("location")
@@ -46,11 +54,20 @@ async fn reads_go_to_the_replica_unless_the_client_just_wrote() {
     assert_eq!(s["total"], 0);
 
     // The writer's token (header or cookie) sends its reads to the primary.
-    assert_eq!(c.get_h(&path, &[("x-hms-read-after", &token)]).await.status, 200);
+    assert_eq!(
+        c.get_h(&path, &[("x-hms-read-after", &token)]).await.status,
+        200
+    );
     let cookie_header = format!("hms_read_after={token}");
-    assert_eq!(c.get_h(&path, &[("cookie", &cookie_header)]).await.status, 200);
+    assert_eq!(
+        c.get_h(&path, &[("cookie", &cookie_header)]).await.status,
+        200
+    );
     let s = c
-        .get_h(&format!("Patient?_id={id}"), &[("x-hms-read-after", &token)])
+        .get_h(
+            &format!("Patient?_id={id}"),
+            &[("x-hms-read-after", &token)],
+        )
         .await
         .json();
     assert_eq!(s["total"], 1);

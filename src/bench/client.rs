@@ -27,6 +27,8 @@ pub struct RunConfig {
     /// Patients to create before the clock starts (0: discover existing ones).
     pub warm: usize,
     pub server_pid: Option<u32>,
+    /// MLLP address for hl7-adt (`host:port`).
+    pub mllp: String,
 }
 
 /// The FHIR base for a server URL given with or without `/fhir`.
@@ -43,17 +45,7 @@ pub fn run(cfg: &RunConfig) -> Result<Report, BenchError> {
     let base = fhir_base(&cfg.server);
     match cfg.scenario {
         Scenario::Connections => return super::connections::run(cfg),
-        Scenario::Transaction | Scenario::Hl7Adt => {
-            return Err(BenchError::Usage(format!(
-                "scenario {} needs {} which is not on this branch yet",
-                cfg.scenario.name(),
-                if cfg.scenario == Scenario::Transaction {
-                    "transaction Bundles (issue 4)"
-                } else {
-                    "the HL7v2 MLLP listener (issue 5)"
-                }
-            )));
-        }
+        Scenario::Hl7Adt => return super::hl7::run(cfg),
         _ => {}
     }
     let warm = {
@@ -188,7 +180,11 @@ pub async fn send(client: &awc::Client, base: &str, req: &Request, want_body: bo
         Method::Put => HttpMethod::PUT,
         Method::Delete => HttpMethod::DELETE,
     };
-    let url = encode_uri(&format!("{base}/{}", req.path));
+    let url = if req.path.is_empty() {
+        base.to_string()
+    } else {
+        encode_uri(&format!("{base}/{}", req.path))
+    };
     let builder = client
         .request(method, url)
         .insert_header(("accept", "application/fhir+json"));

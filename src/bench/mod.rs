@@ -6,6 +6,7 @@ pub mod baseline;
 pub mod client;
 pub mod connections;
 pub mod data;
+pub mod hl7;
 pub mod report;
 pub mod scenario;
 pub mod seed;
@@ -58,7 +59,7 @@ pub struct RunArgs {
     /// Server URL (root or FHIR base).
     #[arg(long, default_value = "http://127.0.0.1:8080")]
     pub server: String,
-    /// read, create, update, crud-mix, search-mix, connections (transaction, hl7-adt: not yet).
+    /// read, create, update, crud-mix, search-mix, connections, transaction, hl7-adt.
     #[arg(long, default_value = "read")]
     pub scenario: String,
     /// How long to send load (e.g. 10s, 500ms, 1m).
@@ -73,6 +74,9 @@ pub struct RunArgs {
     /// Patients created before the clock starts; 0 discovers seeded ones instead.
     #[arg(long, default_value_t = 200)]
     pub warm: usize,
+    /// MLLP address for the hl7-adt scenario.
+    #[arg(long, default_value = "127.0.0.1:2575", value_name = "HOST:PORT")]
+    pub mllp: String,
     /// Server process id, to report its resident memory.
     #[arg(long)]
     pub server_pid: Option<u32>,
@@ -173,6 +177,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
                 threads,
                 warm: r.warm,
                 server_pid: r.server_pid,
+                mllp: r.mllp.clone(),
             };
             let mut report = client::run(&cfg)?;
             if let Some(path) = &r.baseline_file {

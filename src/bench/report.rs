@@ -27,6 +27,8 @@ pub enum Outcome {
     Status(u16),
     /// No HTTP answer: connect/reset/timeout, or a database error in the baseline.
     Transport,
+    /// Another protocol's failure, by name (e.g. an HL7 ACK code "AE").
+    Failed(&'static str),
 }
 
 impl Outcome {
@@ -66,6 +68,7 @@ impl OpRecorder {
             Outcome::Ok => self.ok += 1,
             Outcome::Status(s) => *self.errors.entry(s.to_string()).or_default() += 1,
             Outcome::Transport => *self.errors.entry("transport".into()).or_default() += 1,
+            Outcome::Failed(what) => *self.errors.entry(what.into()).or_default() += 1,
         }
     }
 

@@ -209,10 +209,9 @@ impl Worker {
             },
             Scenario::CrudMix => self.crud(),
             Scenario::SearchMix => self.search(),
-            // Scenarios without a request loop (connections) or not built yet fall back to create.
-            Scenario::Create | Scenario::Connections | Scenario::Transaction | Scenario::Hl7Adt => {
-                self.create_patient()
-            }
+            Scenario::Transaction => self.transaction(),
+            // Scenarios with their own loop (connections, hl7-adt) never ask; create is the default.
+            Scenario::Create | Scenario::Connections | Scenario::Hl7Adt => self.create_patient(),
         }
     }
 
@@ -220,6 +219,27 @@ impl Worker {
         let n = self.next_n();
         let body = data::patient(&mut self.rng, None, n);
         post("create", "Patient".into(), &body, Some("Patient"))
+    }
+
+    /// A transaction Bundle: a new patient, an encounter and a heart rate referencing it through
+    /// urn:uuid fullUrls (resolved by the server), all POSTs.
+    fn transaction(&mut self) -> Request {
+        let n = self.next_n();
+        let (p, e, o) = (self.rng.id(), self.rng.id(), self.rng.id());
+        let day = data::date(&mut self.rng);
+        let patient = data::patient(&mut self.rng, None, n);
+        let mut enc = data::encounter(&mut self.rng, None, "x", &day);
+        enc["subject"] = serde_json::json!({"reference": format!("urn:uuid:{p}")});
+        let mut obs = data::heart_rate(&mut self.rng, None, "x", None, &day);
+        obs["subject"] = serde_json::json!({"reference": format!("urn:uuid:{p}")});
+        obs["encounter"] = serde_json::json!({"reference": format!("urn:uuid:{e}")});
+        let entry = |id: &str, r: Value, t: &str| serde_json::json!({"fullUrl": format!("urn:uuid:{id}"), "resource": r, "request": {"method": "POST", "url": t}});
+        let bundle = serde_json::json!({
+            "resourceType": "Bundle",
+            "type": "transaction",
+            "entry": [entry(&p, patient, "Patient"), entry(&e, enc, "Encounter"), entry(&o, obs, "Observation")]
+        });
+        post("transaction", String::new(), &bundle, None)
     }
 
     fn pick_crud(&mut self) -> CrudOp {
@@ -481,6 +501,26 @@ mod tests {
         // Read without warm data degrades to creating.
         let mut r0 = Worker::new(Scenario::Read, 2, warm(0));
         assert_eq!(r0.next_request().op, "create");
+    }
+
+    #[test]
+    fn transaction_bundles_reference_by_urn() {
+        let mut w = Worker::new(Scenario::Transaction, 3, warm(0));
+        let r = w.next_request();
+        assert_eq!(
+            (r.op, r.method, r.path.as_str()),
+            ("transaction", Method::Post, "")
+        );
+        let b: Value = serde_json::from_slice(r.body.as_ref().unwrap()).unwrap();
+        assert_eq!(b["type"], "transaction");
+        let entries = b["entry"].as_array().unwrap();
+        assert_eq!(entries.len(), 3);
+        let patient_url = entries[0]["fullUrl"].as_str().unwrap();
+        assert_eq!(entries[1]["resource"]["subject"]["reference"], patient_url);
+        assert_eq!(entries[2]["resource"]["subject"]["reference"], patient_url);
+        for e in entries {
+            crate::interactions::write::validate(&e["resource"]).unwrap();
+        }
     }
 
     #[test]
