@@ -130,7 +130,7 @@ fn insert_loop(
     for i in 0..POOL {
         let id = rng.id();
         let p = data::patient(&mut rng, Some(&id), i as u64);
-        pool.push(super::seed::prepare(p, now, custom)?);
+        pool.push((p.clone(), super::seed::prepare(p, now, custom)?));
     }
     let mut rec = Recorder::default();
     let mut written = Vec::new();
@@ -138,7 +138,8 @@ fn insert_loop(
     while Instant::now() < deadline {
         seq += 1;
         let mrn = format!("MRN-raw-{thread}-{seq}");
-        let item = fresh(&pool[(seq as usize) % POOL], rng.id(), &mrn);
+        let (value, template) = &pool[(seq as usize) % POOL];
+        let item = fresh(value, template, rng.id(), &mrn)?;
         let t0 = Instant::now();
         let r = store.write(|c| bulk::insert_new(c, std::slice::from_ref(&item)));
         let outcome = if r.is_ok() {
@@ -154,17 +155,29 @@ fn insert_loop(
     Ok((rec, written))
 }
 
-/// The same content under a new id, with the MRN index row pointing at a new MRN.
-fn fresh(template: &NewResource, id: String, mrn: &str) -> NewResource {
+/// A template patient under a new id and MRN (content and MRN index row), stamped like a create.
+/// Index rows are reused, not re-extracted: extraction is server work, not database work.
+fn fresh(
+    value: &serde_json::Value,
+    template: &NewResource,
+    id: String,
+    mrn: &str,
+) -> Result<NewResource, BenchError> {
+    let mut v = value.clone();
+    v["identifier"][0]["value"] = serde_json::Value::String(mrn.to_string());
+    let last_updated = now_micros();
+    let stamped =
+        crate::fhir::resource::stamp(v, &id, 1, &crate::fhir::time::fhir_instant(last_updated));
     let mut item = template.clone();
+    item.content = serde_json::to_vec(&stamped).map_err(|e| BenchError::Setup(e.to_string()))?;
     item.res_id = id;
-    item.last_updated = now_micros();
+    item.last_updated = last_updated;
     for row in &mut item.index {
         if row.param == "identifier" && row.system.as_deref() == Some(data::MRN_SYSTEM) {
             row.code = Some(mrn.to_string());
         }
     }
-    item
+    Ok(item)
 }
 
 fn read_phase(
