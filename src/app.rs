@@ -9,7 +9,11 @@ use actix_web::{App, HttpServer, web};
 
 use crate::api::{self, AppState};
 use crate::config::Config;
+use hms_hl7v2::map::MappingConfig;
+
 use crate::interactions::Services;
+use crate::interactions::hl7_ingest::Hl7Ingest;
+use crate::mllp::listener::MllpHandle;
 use crate::store::{DbTarget, Store, migrate};
 
 #[derive(Debug, thiserror::Error)]
@@ -18,6 +22,8 @@ pub enum StartError {
     Config(String),
     #[error("database: {0}")]
     Store(#[from] crate::store::StoreError),
+    #[error(transparent)]
+    Mllp(#[from] crate::mllp::listener::ListenError),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: SocketAddr,
@@ -71,6 +77,15 @@ pub fn open_replicas(config: &Config) -> Result<crate::store::replica::Replicas,
 /// Refuses a non-loopback listen address unless explicitly allowed: without authentication the
 /// server must not be reachable from the network by accident.
 pub fn check_exposure(config: &Config) -> Result<(), StartError> {
+    if let Some(addr) = config.mllp.addr
+        && !addr.ip().is_loopback()
+        && !config.insecure_allow_remote
+    {
+        return Err(StartError::Config(format!(
+            "refusing to listen for MLLP on {addr} without authentication; use a loopback address, \
+             --no-mllp, or --insecure-allow-remote (HMS_INSECURE_ALLOW_REMOTE=true) if you really mean it"
+        )));
+    }
     if config.http_addr.ip().is_loopback() {
         tracing::warn!(
             "NO AUTHENTICATION IS CONFIGURED: every client can read and write all data. \
@@ -94,14 +109,27 @@ pub fn check_exposure(config: &Config) -> Result<(), StartError> {
     )))
 }
 
-/// A bound, not yet running HTTP server and the address it listens on.
+/// A bound, not yet running HTTP server and the address it listens on, plus the running MLLP
+/// listener when configured.
 pub struct Built {
     pub server: actix_web::dev::Server,
     pub addr: SocketAddr,
+    pub mllp: Option<MllpHandle>,
 }
 
+/// The HL7 v2 ingest use case over `store` (also used by `hms hl7 messages/replay`).
+pub fn hl7_ingest(store: Store, config: &Config) -> Hl7Ingest {
+    let base = config
+        .base_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{}/fhir", config.http_addr));
+    Hl7Ingest::new(store, MappingConfig::default(), base)
+}
+
+/// Must run inside a tokio runtime (the MLLP accept loop is spawned on it).
 pub fn build(config: Config, store: Store) -> Result<Built, StartError> {
     check_exposure(&config)?;
+    let mllp_store = store.clone();
     let config = Arc::new(config);
     let replicas = open_replicas(&config)?;
     let services = Services::new(store)
@@ -130,8 +158,17 @@ pub fn build(config: Config, store: Store) -> Result<Built, StartError> {
         source,
     })?;
     let addr = server.addrs().first().copied().unwrap_or(config.http_addr);
+    let mllp = match config.mllp.addr {
+        Some(addr) => Some(crate::mllp::listener::start(
+            addr,
+            &config.mllp,
+            hl7_ingest(mllp_store, &config),
+        )?),
+        None => None,
+    };
     Ok(Built {
         server: server.run(),
         addr,
+        mllp,
     })
 }

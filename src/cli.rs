@@ -16,7 +16,8 @@ use crate::config::{Config, ServerArgs};
         Every option can also be set in hms.toml (same names, snake_case) or as an HMS_* environment \
         variable; flags win over the environment, which wins over the file.",
     after_help = "Examples:\n  hms serve\n  hms serve --http 127.0.0.1:9000 --data-dir /var/lib/hms\n  \
-        HMS_DATABASE_URL=postgres://postgres@127.0.0.1/hms hms serve\n  hms migrate --database-url postgres://postgres@127.0.0.1/hms"
+        HMS_DATABASE_URL=postgres://postgres@127.0.0.1/hms hms serve\n  hms migrate --database-url postgres://postgres@127.0.0.1/hms\n  \
+        hms conformance run --server http://127.0.0.1:8080/fhir conformance/"
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -29,11 +30,57 @@ pub enum Command {
     Serve(ServerArgs),
     /// Apply pending database migrations and exit.
     Migrate(ServerArgs),
+    /// Run FHIR TestScripts against a FHIR server (black-box conformance suite).
+    #[command(subcommand)]
+    Conformance(crate::conformance::ConformanceCommand),
     /// Index existing resources for SearchParameters created through the API (shows progress;
     /// searches on such a parameter carry a warning until this has finished).
     Reindex(ServerArgs),
     /// Load-test a server, seed a database, or measure the raw database baseline.
     Bench(crate::bench::BenchArgs),
+    /// Billing: 837P export, 835 import, 270/271 eligibility (against the local store).
+    #[command(subcommand)]
+    Claims(crate::claims_cli::ClaimsCommand),
+    /// HL7 v2: send files over MLLP, list or replay stored messages.
+    #[command(subcommand)]
+    Hl7(Hl7Command),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Hl7Command {
+    /// Send HL7 v2 files over MLLP (LF/CRLF line ends are normalised to CR) and print each ACK.
+    #[command(after_help = "Example:\n  hms hl7 send adt.hl7 siu.hl7 --to 127.0.0.1:2575")]
+    Send {
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<std::path::PathBuf>,
+        /// host:port of the MLLP listener.
+        #[arg(long, default_value = "127.0.0.1:2575", value_name = "HOST:PORT")]
+        to: String,
+        /// Seconds to wait for each ACK.
+        #[arg(long, default_value_t = 30)]
+        timeout: u64,
+    },
+    /// List stored HL7 messages, newest first.
+    Messages {
+        /// Only this status: received, processed, error or rejected.
+        #[arg(long)]
+        status: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    /// Reprocess stored messages through the ingest path (idempotent: conditional upserts).
+    Replay {
+        /// Message id (from `hms hl7 messages`).
+        #[arg(conflicts_with = "status", required_unless_present = "status")]
+        id: Option<i64>,
+        /// Replay every message with this status (e.g. error).
+        #[arg(long)]
+        status: Option<String>,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
@@ -55,6 +102,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             println!("database is up to date");
             Ok(())
         }
+        Command::Conformance(cmd) => Ok(crate::conformance::run(cmd)?),
         Command::Reindex(args) => {
             let config = Config::load(&args)?;
             crate::telemetry::init(config.log_format);
@@ -74,6 +122,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Hl7(cmd) => crate::hl7_cli::run(cmd),
+        Command::Claims(cmd) => crate::claims_cli::run(cmd),
     }
 }
 
@@ -87,7 +137,18 @@ fn serve(config: Config) -> anyhow::Result<()> {
             built.addr,
             built.addr
         );
-        built.server.await?;
+        if let Some(m) = &built.mllp {
+            tracing::info!(
+                "HL7 v2 MLLP{} listening on {}",
+                if m.tls { " over TLS" } else { "" },
+                m.addr
+            );
+        }
+        let result = built.server.await;
+        if let Some(m) = &built.mllp {
+            m.stop();
+        }
+        result?;
         tracing::info!("shut down cleanly");
         Ok(())
     })

@@ -36,6 +36,9 @@ pub struct ServerArgs {
     /// Largest accepted request body in bytes.  [default: 16777216]
     #[arg(long, env = "HMS_MAX_BODY_BYTES", value_name = "BYTES")]
     pub max_body_bytes: Option<usize>,
+    /// Most entries accepted in one transaction/batch Bundle (more → 413).  [default: 10000]
+    #[arg(long, env = "HMS_MAX_BUNDLE_ENTRIES", value_name = "N")]
+    pub max_bundle_entries: Option<usize>,
     /// Database connections per process.  [default: 16 on PostgreSQL, 8 on SQLite]
     #[arg(long, env = "HMS_DB_POOL_SIZE", value_name = "N")]
     pub db_pool_size: Option<u32>,
@@ -48,6 +51,36 @@ pub struct ServerArgs {
     /// Allow binding a non-loopback address although no authentication is configured.
     #[arg(long, env = "HMS_INSECURE_ALLOW_REMOTE")]
     pub insecure_allow_remote: bool,
+    /// HL7 v2 MLLP listen address.  [default: 127.0.0.1:2575]
+    #[arg(long = "mllp", env = "HMS_MLLP_ADDR", value_name = "ADDR")]
+    pub mllp_addr: Option<SocketAddr>,
+    /// Do not start the MLLP listener.
+    #[arg(long, env = "HMS_NO_MLLP")]
+    pub no_mllp: bool,
+    /// PEM certificate chain: serve MLLP over TLS (needs --mllp-tls-key).
+    #[arg(long, env = "HMS_MLLP_TLS_CERT", value_name = "FILE")]
+    pub mllp_tls_cert: Option<PathBuf>,
+    /// PEM private key for --mllp-tls-cert.
+    #[arg(long, env = "HMS_MLLP_TLS_KEY", value_name = "FILE")]
+    pub mllp_tls_key: Option<PathBuf>,
+    /// Largest accepted HL7 message (MLLP frame payload) in bytes.  [default: 1048576]
+    #[arg(long, env = "HMS_MLLP_MAX_FRAME_BYTES", value_name = "BYTES")]
+    pub mllp_max_frame_bytes: Option<usize>,
+    /// Close an MLLP connection idle for this many seconds.  [default: 300]
+    #[arg(long, env = "HMS_MLLP_IDLE_TIMEOUT_SECS", value_name = "SECS")]
+    pub mllp_idle_timeout_secs: Option<u64>,
+    /// Most concurrent MLLP connections; more are closed at once.  [default: 64]
+    #[arg(long, env = "HMS_MLLP_MAX_CONNECTIONS", value_name = "N")]
+    pub mllp_max_connections: Option<usize>,
+    /// X12 interchange sender id (ISA06, GS02, 837P submitter ETIN).  [default: HMSINTEROP]
+    #[arg(long, env = "HMS_X12_SENDER_ID", value_name = "ID")]
+    pub x12_sender_id: Option<String>,
+    /// X12 interchange receiver id (ISA08, GS03, 837P receiver).  [default: RECEIVER]
+    #[arg(long, env = "HMS_X12_RECEIVER_ID", value_name = "ID")]
+    pub x12_receiver_id: Option<String>,
+    /// X12 usage indicator (ISA15): T (test) or P (production).  [default: T]
+    #[arg(long, env = "HMS_X12_USAGE", value_name = "T|P")]
+    pub x12_usage: Option<String>,
 }
 
 /// The same options as read from hms.toml (all optional).
@@ -60,10 +93,21 @@ struct FileConfig {
     database_replica_urls: Option<Vec<String>>,
     base_url: Option<String>,
     max_body_bytes: Option<usize>,
+    max_bundle_entries: Option<usize>,
     db_pool_size: Option<u32>,
     http_workers: Option<usize>,
     log_format: Option<String>,
     insecure_allow_remote: Option<bool>,
+    mllp_addr: Option<SocketAddr>,
+    no_mllp: Option<bool>,
+    mllp_tls_cert: Option<PathBuf>,
+    mllp_tls_key: Option<PathBuf>,
+    mllp_max_frame_bytes: Option<usize>,
+    mllp_idle_timeout_secs: Option<u64>,
+    mllp_max_connections: Option<usize>,
+    x12_sender_id: Option<String>,
+    x12_receiver_id: Option<String>,
+    x12_usage: Option<String>,
 }
 
 #[derive(Clone)]
@@ -77,10 +121,35 @@ pub struct Config {
     pub database_schema: Option<String>,
     pub base_url: Option<String>,
     pub max_body_bytes: usize,
+    pub max_bundle_entries: usize,
     pub db_pool_size: Option<u32>,
     pub http_workers: usize,
     pub log_format: LogFormat,
     pub insecure_allow_remote: bool,
+    pub mllp: MllpConfig,
+    /// X12 envelope settings (billing).
+    pub x12: X12Config,
+}
+
+/// The HL7 v2 MLLP listener.
+#[derive(Debug, Clone)]
+pub struct MllpConfig {
+    /// None: no listener.
+    pub addr: Option<SocketAddr>,
+    /// (certificate chain, private key) PEM files: TLS when set.
+    pub tls: Option<(PathBuf, PathBuf)>,
+    pub max_frame_bytes: usize,
+    pub idle_timeout: std::time::Duration,
+    pub max_connections: usize,
+}
+
+/// Who we are in X12 interchanges. Qualifiers are ZZ (mutually defined).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct X12Config {
+    pub sender_id: String,
+    pub receiver_id: String,
+    /// ISA15: true = P (production), false = T (test).
+    pub production: bool,
 }
 
 impl std::fmt::Debug for Config {
@@ -91,6 +160,7 @@ impl std::fmt::Debug for Config {
             .field("data_dir", &self.data_dir)
             .field("base_url", &self.base_url)
             .field("max_body_bytes", &self.max_body_bytes)
+            .field("mllp", &self.mllp)
             .finish_non_exhaustive()
     }
 }
@@ -145,7 +215,50 @@ impl Config {
                 .map(|n| n.get())
                 .unwrap_or(2)
         });
+        let no_mllp = args.no_mllp || file.no_mllp.unwrap_or(false);
+        let tls = match (
+            args.mllp_tls_cert.clone().or(file.mllp_tls_cert),
+            args.mllp_tls_key.clone().or(file.mllp_tls_key),
+        ) {
+            (Some(c), Some(k)) => Some((c, k)),
+            (None, None) => None,
+            _ => {
+                return Err(ConfigError::Invalid(
+                    "MLLP over TLS needs both --mllp-tls-cert and --mllp-tls-key".into(),
+                ));
+            }
+        };
+        let mllp = MllpConfig {
+            addr: (!no_mllp).then(|| {
+                args.mllp_addr
+                    .or(file.mllp_addr)
+                    .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 2575)))
+            }),
+            tls,
+            max_frame_bytes: args
+                .mllp_max_frame_bytes
+                .or(file.mllp_max_frame_bytes)
+                .unwrap_or(1024 * 1024)
+                .max(64),
+            idle_timeout: std::time::Duration::from_secs(
+                args.mllp_idle_timeout_secs
+                    .or(file.mllp_idle_timeout_secs)
+                    .unwrap_or(300)
+                    .max(1),
+            ),
+            max_connections: args
+                .mllp_max_connections
+                .or(file.mllp_max_connections)
+                .unwrap_or(64)
+                .max(1),
+        };
+        let x12 = x12_config(
+            args.x12_sender_id.clone().or(file.x12_sender_id),
+            args.x12_receiver_id.clone().or(file.x12_receiver_id),
+            args.x12_usage.clone().or(file.x12_usage),
+        )?;
         Ok(Config {
+            mllp,
             http_addr: args
                 .http_addr
                 .or(file.http_addr)
@@ -167,13 +280,61 @@ impl Config {
                 .max_body_bytes
                 .or(file.max_body_bytes)
                 .unwrap_or(16 * 1024 * 1024),
+            max_bundle_entries: args
+                .max_bundle_entries
+                .or(file.max_bundle_entries)
+                .unwrap_or(crate::interactions::transaction::DEFAULT_MAX_ENTRIES),
             db_pool_size: args.db_pool_size.or(file.db_pool_size),
             http_workers: workers.max(1),
             log_format,
             insecure_allow_remote: args.insecure_allow_remote
                 || file.insecure_allow_remote.unwrap_or(false),
+            x12,
         })
     }
+}
+
+/// ISA06/ISA08 are at most 15 characters of the X12 basic/extended set (no delimiters).
+fn x12_id(name: &str, value: String) -> Result<String, ConfigError> {
+    let ok = !value.is_empty()
+        && value.len() <= 15
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b" .-_/".contains(&b));
+    if ok {
+        Ok(value)
+    } else {
+        Err(ConfigError::Invalid(format!(
+            "{name} must be 1-15 characters of A-Z, 0-9, space, '.', '-', '_' or '/', got {value:?}"
+        )))
+    }
+}
+
+fn x12_config(
+    sender: Option<String>,
+    receiver: Option<String>,
+    usage: Option<String>,
+) -> Result<X12Config, ConfigError> {
+    let production = match usage.as_deref().map(str::trim) {
+        None | Some("T") | Some("t") => false,
+        Some("P") | Some("p") => true,
+        Some(other) => {
+            return Err(ConfigError::Invalid(format!(
+                "x12_usage must be T or P, got {other:?}"
+            )));
+        }
+    };
+    Ok(X12Config {
+        sender_id: x12_id(
+            "x12_sender_id",
+            sender.unwrap_or_else(|| "HMSINTEROP".into()),
+        )?,
+        receiver_id: x12_id(
+            "x12_receiver_id",
+            receiver.unwrap_or_else(|| "RECEIVER".into()),
+        )?,
+        production,
+    })
 }
 
 fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
@@ -201,6 +362,31 @@ mod tests {
         let c = Config::load(&ServerArgs::default()).unwrap();
         assert_eq!(c.http_addr.to_string(), "127.0.0.1:8080");
         assert_eq!(c.database_url, "sqlite://hms-data/hms.db");
+        assert_eq!(c.mllp.addr.unwrap().to_string(), "127.0.0.1:2575");
+        assert_eq!(c.mllp.max_frame_bytes, 1024 * 1024);
+        let c = Config::load(&ServerArgs {
+            no_mllp: true,
+            ..Default::default()
+        })
+        .unwrap();
+        assert!(c.mllp.addr.is_none());
+        let c = Config::load(&ServerArgs {
+            mllp_tls_cert: Some(PathBuf::from("c.pem")),
+            ..Default::default()
+        });
+        assert!(matches!(c, Err(ConfigError::Invalid(_))));
+        let c = Config::load(&ServerArgs::default()).unwrap();
+        assert_eq!(c.x12.sender_id, "HMSINTEROP");
+        assert!(!c.x12.production);
+    }
+
+    #[test]
+    fn x12_settings_are_checked() {
+        let c = x12_config(Some("ACME".into()), Some("PAYER1".into()), Some("P".into())).unwrap();
+        assert_eq!((c.sender_id.as_str(), c.production), ("ACME", true));
+        assert!(x12_config(Some("A*B".into()), None, None).is_err());
+        assert!(x12_config(Some("X".repeat(16)), None, None).is_err());
+        assert!(x12_config(None, None, Some("X".into())).is_err());
     }
 
     #[test]

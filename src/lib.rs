@@ -7,11 +7,15 @@
 pub mod api;
 pub mod app;
 pub mod bench;
+pub mod claims_cli;
 pub mod cli;
 pub mod config;
+pub mod conformance;
 pub mod error;
 pub mod fhir;
+pub mod hl7_cli;
 pub mod interactions;
+pub mod mllp;
 pub mod search;
 pub mod store;
 pub mod telemetry;

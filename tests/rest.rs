@@ -531,7 +531,7 @@ async fn errors_are_operation_outcomes() {
         let cases: Vec<(reqwest_like::M, &str, Option<Vec<u8>>, u16)> = vec![
             (reqwest_like::M::Get, "Foo/1", None, 404),
             (reqwest_like::M::Post, "Foo", Some(b"{}".to_vec()), 404),
-            (reqwest_like::M::Patch, "Patient", None, 405),
+            (reqwest_like::M::Patch, "Patient", None, 400),
             (reqwest_like::M::Post, "metadata", None, 405),
             (reqwest_like::M::Get, "Patient/a$b", None, 400),
             (

@@ -1,5 +1,6 @@
 //! The HTTP edge (actix-web): route table, health endpoints, request logging.
 
+pub mod billing;
 pub mod consistency;
 pub mod error;
 pub mod metrics;

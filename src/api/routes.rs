@@ -11,6 +11,8 @@ use crate::error::Error;
 use crate::fhir::bundle::{self, Entry, Link};
 use crate::fhir::ids::{LogicalId, ResourceType, parse_version};
 use crate::fhir::{capability, time};
+use crate::interactions::patch::{self as ipatch, PatchDoc, PatchTarget};
+use crate::interactions::transaction::{self, Respond};
 use crate::interactions::write::{Deleted, WriteKind};
 use crate::interactions::{history as ihistory, read, search as isearch, write};
 use crate::search::criteria::form_pairs;
@@ -24,7 +26,7 @@ use super::render;
 type Reply = Result<HttpResponse, ApiError>;
 
 /// Runs blocking store work off the async executor threads.
-async fn blocking<T: Send + 'static>(
+pub(super) async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, Error> + Send + 'static,
 ) -> Result<T, Error> {
     web::block(f)
@@ -33,11 +35,16 @@ async fn blocking<T: Send + 'static>(
 }
 
 pub async fn dispatch(req: HttpRequest, payload: Payload, state: web::Data<AppState>) -> Reply {
-    check_accept(&req)?;
     let path = req.match_info().query("tail").to_string();
     let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    if !super::billing::negotiates_itself(&segs) {
+        check_accept(&req)?;
+    }
     let m = req.method().clone();
     let st = super::consistency::scoped(&req, state.get_ref().clone());
+    if super::billing::is_billing_route(&segs) {
+        return super::billing::route(&req, payload, &st, &segs).await;
+    }
     match (segs.as_slice(), &m) {
         ([], &Method::GET) => {
             search(
@@ -48,10 +55,7 @@ pub async fn dispatch(req: HttpRequest, payload: Payload, state: web::Data<AppSt
             )
             .await
         }
-        ([], &Method::POST) => Err(Error::NotImplemented(
-            "batch/transaction Bundles are not available yet".into(),
-        )
-        .into()),
+        ([], &Method::POST) => transaction(&req, payload, &st).await,
         (["metadata"], &Method::GET) => Ok(render::json(
             &req,
             StatusCode::OK,
@@ -74,6 +78,10 @@ pub async fn dispatch(req: HttpRequest, payload: Payload, state: web::Data<AppSt
                 Method::POST => create(&req, payload, &st, t).await,
                 Method::PUT => conditional_update(&req, payload, &st, t).await,
                 Method::DELETE => conditional_delete(&req, &st, t).await,
+                Method::PATCH => {
+                    let target = PatchTarget::Criteria(criteria_of(&req)?);
+                    patch(&req, payload, &st, t, target).await
+                }
                 _ => Err(not_allowed(&m, &path)),
             }
         }
@@ -100,10 +108,8 @@ pub async fn dispatch(req: HttpRequest, payload: Payload, state: web::Data<AppSt
             match m {
                 Method::GET | Method::HEAD => read_resource(&req, &st, t, id).await,
                 Method::PUT => update(&req, payload, &st, t, id).await,
-                Method::DELETE => delete(&st, t, id).await,
-                Method::PATCH => {
-                    Err(Error::NotImplemented("PATCH is not available yet".into()).into())
-                }
+                Method::DELETE => delete(&req, &st, t, id).await,
+                Method::PATCH => patch(&req, payload, &st, t, PatchTarget::Id(id)).await,
                 _ => Err(not_allowed(&m, &path)),
             }
         }
@@ -174,7 +180,7 @@ fn capability_bytes(req: &HttpRequest, st: &AppState) -> Vec<u8> {
     .unwrap_or_default()
 }
 
-fn parse_body(bytes: &[u8]) -> Result<Value, Error> {
+pub(super) fn parse_body(bytes: &[u8]) -> Result<Value, Error> {
     if bytes.is_empty() {
         return Err(Error::invalid(
             None,
@@ -285,9 +291,62 @@ fn criteria_of(req: &HttpRequest) -> Result<String, Error> {
     Ok(kept.join("&"))
 }
 
-async fn delete(st: &AppState, t: ResourceType, id: LogicalId) -> Reply {
+/// POST [base]: a transaction or batch Bundle.
+async fn transaction(req: &HttpRequest, payload: Payload, st: &AppState) -> Reply {
+    let bundle = body_json(req, payload, st).await?;
+    let opts = transaction::Options {
+        respond: match negotiate::prefer(req).ret {
+            negotiate::Return::Minimal => Respond::Minimal,
+            negotiate::Return::Representation => Respond::Representation,
+            negotiate::Return::OperationOutcome => Respond::OperationOutcome,
+        },
+        max_entries: st.config.max_bundle_entries,
+    };
+    let base = base_url(req, st);
     let svc = st.services.clone();
-    let d = blocking(move || write::delete(&svc, &t, &id)).await?;
+    let bytes = blocking(move || transaction::process_with(&svc, bundle, &base, &opts)).await?;
+    Ok(render::json(req, StatusCode::OK, bytes))
+}
+
+/// PATCH [type]/[id] or [type]?criteria: JSON Patch or FHIRPath Patch (by Content-Type).
+async fn patch(
+    req: &HttpRequest,
+    payload: Payload,
+    st: &AppState,
+    t: ResourceType,
+    target: PatchTarget,
+) -> Reply {
+    let ct = header(req, "content-type")
+        .unwrap_or("")
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    let im = if_match(req)?;
+    let doc = if ct == "application/json-patch+json" {
+        let bytes = read_body(payload, st.config.max_body_bytes).await?;
+        let v: Value = serde_json::from_slice(&bytes)
+            .map_err(|e| Error::invalid(None, format!("the JSON Patch is not JSON: {e}")))?;
+        PatchDoc::json(&v)?
+    } else if ct == "application/fhir+json" || ct == "application/json" {
+        let bytes = read_body(payload, st.config.max_body_bytes).await?;
+        PatchDoc::fhirpath(parse_body(&bytes)?)?
+    } else {
+        return Err(Error::UnsupportedMediaType(format!(
+            "PATCH needs Content-Type application/json-patch+json (JSON Patch) or application/fhir+json (FHIRPath Patch), not {ct:?}"
+        ))
+        .into());
+    };
+    let svc = st.services.clone();
+    let w = blocking(move || ipatch::patch(&svc, &t, &target, &doc, im)).await?;
+    Ok(written_reply(req, st, w))
+}
+
+async fn delete(req: &HttpRequest, st: &AppState, t: ResourceType, id: LogicalId) -> Reply {
+    let im = if_match(req)?;
+    let svc = st.services.clone();
+    let d = blocking(move || write::delete(&svc, &t, &id, im)).await?;
     Ok(deleted_reply(d))
 }
 

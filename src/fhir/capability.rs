@@ -2,7 +2,7 @@
 
 use hms_fhir::model::Model;
 
-use crate::search::registry::{Kind, Registry};
+use crate::search::registry::{BUILTIN, Kind, Registry};
 use serde_json::{Value, json};
 
 pub fn statement(base: &str, date: &str) -> Value {
@@ -15,7 +15,8 @@ pub fn statement(base: &str, date: &str) -> Value {
                 .params_for(t)
                 .into_iter()
                 .map(|p| {
-                    let mods = p.kind.modifiers();
+                    // _id and _lastUpdated are answered from the resource table and take no modifier.
+                    let mods: &[&str] = if BUILTIN.contains(&p.code.as_str()) { &[] } else { p.kind.modifiers() };
                     let mut doc = String::new();
                     if !mods.is_empty() {
                         doc = format!("modifiers: {}", mods.iter().map(|m| format!(":{m}")).collect::<Vec<_>>().join(" "));

@@ -5,6 +5,7 @@ pub mod bundle;
 pub mod capability;
 pub mod ids;
 pub mod outcome;
+pub mod references;
 pub mod resource;
 pub mod time;
 pub mod types;

@@ -1,10 +1,18 @@
 //! Transport-free FHIR interactions. Each write is one database transaction: validate → store the
 //! version and its index rows → commit; callers answer only after it returns.
 
+pub mod billing;
+pub mod fhirpath_patch;
 pub mod history;
+pub mod hl7_ingest;
+pub mod json_patch;
+pub mod patch;
+pub mod patient_locks;
+pub mod patient_merge;
 pub mod read;
 pub mod reindex;
 pub mod search;
+pub mod transaction;
 pub mod write;
 
 use serde_json::Value;

@@ -88,6 +88,17 @@ pub fn create_in_tx(
     insert_new(conn, t, &id, resource, "POST")
 }
 
+/// Creates version 1 at an id the caller chose (a transaction assigns ids before it writes so that
+/// references between entries can be rewritten first). History method POST.
+pub fn create_at_in_tx(
+    conn: &mut AnyConnection,
+    t: &ResourceType,
+    id: &LogicalId,
+    resource: Value,
+) -> Result<Written, Error> {
+    insert_new(conn, t, id, resource, "POST")
+}
+
 /// PUT [type]/[id]. Creates with the client's id when absent (update-as-create).
 pub fn update(
     s: &Services,
@@ -134,6 +145,19 @@ pub fn update_in_tx(
     if_match: Option<i64>,
     if_none_match_any: bool,
 ) -> Result<Written, Error> {
+    update_with_method_in_tx(conn, t, id, resource, if_match, if_none_match_any, "PUT")
+}
+
+/// The update step recording `method` (PUT, PATCH) in the history.
+pub fn update_with_method_in_tx(
+    conn: &mut AnyConnection,
+    t: &ResourceType,
+    id: &LogicalId,
+    resource: Value,
+    if_match: Option<i64>,
+    if_none_match_any: bool,
+    method: &str,
+) -> Result<Written, Error> {
     let current = resources::current(conn, t.as_str(), id.as_str(), true)?;
     let Some(cur) = current else {
         if let Some(v) = if_match {
@@ -141,7 +165,7 @@ pub fn update_in_tx(
                 "If-Match W/\"{v}\" but {t}/{id} does not exist"
             )));
         }
-        return insert_new(conn, t, id, resource, "PUT");
+        return insert_new(conn, t, id, resource, method);
     };
     if if_none_match_any && !cur.is_deleted() {
         return Err(Error::PreconditionFailed(format!(
@@ -163,7 +187,16 @@ pub fn update_in_tx(
     };
     let version = cur.version + 1;
     let last_updated = now_micros().max(cur.last_updated + 1);
-    let stored = store_version(conn, cur.rid, t, id, version, last_updated, resource, "PUT")?;
+    let stored = store_version(
+        conn,
+        cur.rid,
+        t,
+        id,
+        version,
+        last_updated,
+        resource,
+        method,
+    )?;
     resources::update_current(conn, cur.rid, version, last_updated, false)?;
     Ok(Written { kind, stored })
 }
@@ -313,9 +346,29 @@ pub enum Deleted {
     Nothing,
 }
 
-/// DELETE [type]/[id].
-pub fn delete(s: &Services, t: &ResourceType, id: &LogicalId) -> Result<Deleted, Error> {
-    s.store.write(|conn| delete_in_tx(conn, t, id))
+/// DELETE [type]/[id]; with `If-Match` only when that version is the current, live one (else 412).
+pub fn delete(
+    s: &Services,
+    t: &ResourceType,
+    id: &LogicalId,
+    if_match: Option<i64>,
+) -> Result<Deleted, Error> {
+    s.store.write(|conn| {
+        if let Some(v) = if_match {
+            let live = resources::current(conn, t.as_str(), id.as_str(), true)?
+                .filter(|cur| !cur.is_deleted())
+                .map(|cur| cur.version);
+            if live != Some(v) {
+                return Err(Error::PreconditionFailed(match live {
+                    Some(cur) => format!(
+                        "version conflict: If-Match W/\"{v}\" but the current version of {t}/{id} is {cur}"
+                    ),
+                    None => format!("If-Match W/\"{v}\" but {t}/{id} does not exist"),
+                }));
+            }
+        }
+        delete_in_tx(conn, t, id)
+    })
 }
 
 /// The delete step inside a caller's transaction.

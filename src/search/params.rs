@@ -255,7 +255,7 @@ pub fn parse_filter(
         return Ok(Some(Filter::Id(values.into_iter().map(unescape).collect())));
     }
     if code == "_lastUpdated" {
-        if modifier.is_some_and(|m| m != "missing") {
+        if modifier.is_some() {
             return Err(bad(name, "_lastUpdated takes no modifier"));
         }
         let preds = values
@@ -835,6 +835,8 @@ mod tests {
             ("_sort", "bogus"),
             ("_include", "Patient:name"),
             ("_has:Observation", "x"),
+            ("_lastUpdated:missing", "false"),
+            ("_id:not", "x"),
         ] {
             assert!(
                 p("Patient", &[(k, v)]).is_err(),

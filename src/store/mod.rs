@@ -7,12 +7,15 @@ pub mod conn;
 pub mod custom_params;
 pub mod dialect;
 pub mod history;
+pub mod hl7_messages;
 pub mod index;
 pub mod migrate;
 pub mod replica;
+pub mod references;
 pub mod resources;
 pub mod search_sql;
 pub mod secret;
+pub mod x12_control;
 
 use std::time::Duration;
 
@@ -152,6 +155,33 @@ impl Store {
     {
         let mut conn = self.conn()?;
         work(&mut conn)
+    }
+}
+
+/// Runs `work` inside a savepoint of the caller's open transaction: on error only `work`'s writes
+/// are undone and the transaction stays usable (batch entries inside a caller's transaction).
+pub fn savepoint<T, E>(
+    conn: &mut AnyConnection,
+    work: impl FnOnce(&mut AnyConnection) -> Result<T, E>,
+) -> Result<T, E>
+where
+    E: From<StoreError>,
+{
+    conn.batch_execute("SAVEPOINT hms_entry")
+        .map_err(StoreError::from)?;
+    match work(conn) {
+        Ok(v) => {
+            conn.batch_execute("RELEASE SAVEPOINT hms_entry")
+                .map_err(StoreError::from)?;
+            Ok(v)
+        }
+        Err(e) => {
+            conn.batch_execute("ROLLBACK TO SAVEPOINT hms_entry")
+                .map_err(StoreError::from)?;
+            conn.batch_execute("RELEASE SAVEPOINT hms_entry")
+                .map_err(StoreError::from)?;
+            Err(e)
+        }
     }
 }
 

@@ -286,9 +286,12 @@ impl Compiler {
             Filter::Missing { param, missing } => {
                 let i = self.alias("i");
                 let p = self.binds.text(param.clone());
+                // A reference given only as an identifier is indexed under `param:identifier`;
+                // it is still a value, so it counts as present.
+                let pi = self.binds.text(format!("{param}:identifier"));
                 let not = if *missing { "NOT " } else { "" };
                 format!(
-                    "{not}EXISTS (SELECT 1 FROM search_index {i} WHERE {i}.rid = {r}.rid AND {i}.param = {p})"
+                    "{not}EXISTS (SELECT 1 FROM search_index {i} WHERE {i}.rid = {r}.rid AND ({i}.param = {p} OR {i}.param = {pi}))"
                 )
             }
             Filter::Composite { param, any } => {

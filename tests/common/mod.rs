@@ -42,6 +42,10 @@ pub struct TestServer {
     pub config: Config,
     pub addr: SocketAddr,
     pub base: String,
+    /// The MLLP listener (HL7 v2); None when a test turned it off.
+    pub mllp_addr: Option<SocketAddr>,
+    /// The SQLite file, or None on PostgreSQL.
+    pub sqlite_path: Option<std::path::PathBuf>,
     handle: actix_web::dev::ServerHandle,
     thread: Option<std::thread::JoinHandle<()>>,
     schema: Option<String>,
@@ -63,6 +67,7 @@ impl TestServer {
             ..Default::default()
         })
         .expect("config");
+        config.mllp.addr = Some("127.0.0.1:0".parse().expect("addr"));
         let mut schema = None;
         if backend == Backend::Postgres {
             config.database_url = pg_url().expect("HMS_TEST_DATABASE_URL");
@@ -72,18 +77,23 @@ impl TestServer {
         }
         tweak(&mut config);
         let kept = config.clone();
+        let sqlite_path = (backend == Backend::Sqlite).then(|| dir.join("hms.db"));
         hms::telemetry::init_with_default(hms::config::LogFormat::Text, "warn");
         let (tx, rx) = mpsc::channel();
         let thread = std::thread::spawn(move || {
             actix_web::rt::System::new().block_on(async move {
                 let store = hms::app::open_store(&config).expect("open store");
                 let built = hms::app::build(config, store).expect("build server");
-                tx.send((built.addr, built.server.handle()))
-                    .expect("send addr");
+                tx.send((
+                    built.addr,
+                    built.server.handle(),
+                    built.mllp.as_ref().map(|m| m.addr),
+                ))
+                .expect("send addr");
                 let _ = built.server.await;
             });
         });
-        let (addr, handle) = rx
+        let (addr, handle, mllp_addr) = rx
             .recv_timeout(Duration::from_secs(60))
             .expect("server did not start");
         TestServer {
@@ -91,10 +101,46 @@ impl TestServer {
             config: kept,
             addr,
             base: format!("http://{addr}/fhir"),
+            mllp_addr,
+            sqlite_path,
             handle,
             thread: Some(thread),
             schema,
             dir,
+        }
+    }
+
+    /// The MLLP address as `host:port`.
+    pub fn mllp(&self) -> String {
+        self.mllp_addr.expect("MLLP listener running").to_string()
+    }
+
+    /// A PostgreSQL URL that selects this test's schema (for running the `hms` binary on it).
+    pub fn pg_url_with_schema(&self) -> String {
+        let url = pg_url().expect("pg url");
+        let schema = self.schema.as_deref().expect("schema");
+        let sep = if url.contains('?') { '&' } else { '?' };
+        format!("{url}{sep}options=-csearch_path%3D{schema}")
+    }
+
+    /// Runs SQL directly on this test's database (tests that break or inspect the store).
+    pub fn exec_sql(&self, sql: &str) {
+        use diesel::Connection;
+        use diesel::connection::SimpleConnection;
+        match (&self.sqlite_path, &self.schema) {
+            (Some(path), _) => {
+                let mut c =
+                    diesel::sqlite::SqliteConnection::establish(&path.display().to_string())
+                        .expect("sqlite");
+                c.batch_execute(sql).expect("sql");
+            }
+            (None, Some(schema)) => {
+                let mut c =
+                    diesel::pg::PgConnection::establish(&pg_url().expect("pg url")).expect("pg");
+                c.batch_execute(&format!("SET search_path TO {schema}; {sql}"))
+                    .expect("sql");
+            }
+            (None, None) => panic!("no database"),
         }
     }
 

@@ -219,9 +219,10 @@ fn resolve_fixture(raw: &Value, dir: &Path, reference: &str) -> FixtureContent {
                         ));
                     }
                     match serde_json::from_str::<Value>(text) {
-                        Ok(v) if v.is_object() => FixtureContent::Resource(v),
+                        // Objects are resources; arrays are JSON Patch documents (operation.type patch).
+                        Ok(v) if v.is_object() || v.is_array() => FixtureContent::Resource(v),
                         Ok(_) => FixtureContent::Unresolved(format!(
-                            "{}: fixture is not a JSON object",
+                            "{}: fixture is neither a JSON object nor a JSON Patch array",
                             c.display()
                         )),
                         Err(e) => FixtureContent::Unresolved(format!(

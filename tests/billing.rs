@@ -1,0 +1,803 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed test
+//! Billing over HTTP and the CLI: Claim → 837P ($export-837), $validate-claim, 835 import,
+//! 270/271 — on SQLite and (with HMS_TEST_DATABASE_URL) PostgreSQL.
+//!
+//! Inputs are the official R4 examples with the same additions crates/x12/tests use (NPI
+//! 1234567893 + TIN 12-3456789 + US address on Organization/1, NPI 1245319599 + NUCC taxonomy on
+//! Practitioner/example, Claim-MED-00050 typed professional), see crates/x12/README.md.
+
+mod common;
+
+use std::collections::BTreeSet;
+
+use awc::http::Method;
+use base64::Engine;
+use common::{Backend, Client, TestServer, backends, fixture};
+use serde_json::{Value, json};
+
+const BILLING_NPI: &str = "1234567893";
+const RENDERING_NPI: &str = "1245319599";
+
+fn example(name: &str) -> Value {
+    serde_json::from_slice(&fixture(&format!("fhir-examples/{name}"))).unwrap()
+}
+
+fn billing_org(npi: &str) -> Value {
+    let mut org = example("Organization-1.json");
+    let ids = org["identifier"].as_array_mut().unwrap();
+    ids.push(json!({"system": "http://hl7.org/fhir/sid/us-npi", "value": npi}));
+    ids.push(json!({"system": "urn:oid:2.16.840.1.113883.4.4", "value": "12-3456789"}));
+    org["address"] = json!([{"line": ["100 Main Street"], "city": "Portland", "state": "OR", "postalCode": "97201-1234"}]);
+    org
+}
+
+fn rendering() -> Value {
+    let mut p = example("Practitioner-example.json");
+    p["identifier"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"system": "http://hl7.org/fhir/sid/us-npi", "value": RENDERING_NPI}));
+    p["qualification"].as_array_mut().unwrap().push(
+        json!({"code": {"coding": [{"system": "http://nucc.org/provider-taxonomy", "code": "207Q00000X"}]}}),
+    );
+    p
+}
+
+fn med_claim() -> Value {
+    let mut claim = example("Claim-MED-00050.json");
+    claim["type"]["coding"][0]["code"] = json!("professional");
+    claim
+}
+
+fn server(b: Backend) -> TestServer {
+    TestServer::start_with(b, |c| {
+        c.x12.sender_id = "HMSINTEROP".into();
+        c.x12.receiver_id = "PAYERX".into();
+    })
+}
+
+async fn put_ok(c: &Client, path: &str, body: &Value) {
+    let r = c.put(path, body).await;
+    assert!(
+        r.status == 200 || r.status == 201,
+        "PUT {path}: {}",
+        r.text()
+    );
+}
+
+/// Organization/1 (billing), Practitioner/example (rendering), Claim/MED-00050.
+async fn seed(c: &Client, npi: &str) {
+    put_ok(c, "Organization/1", &billing_org(npi)).await;
+    put_ok(c, "Practitioner/example", &rendering()).await;
+    put_ok(c, "Claim/MED-00050", &med_claim()).await;
+}
+
+async fn export(c: &Client, id: &str, headers: &[(&str, &str)]) -> common::Resp {
+    c.send(
+        Method::POST,
+        &format!("Claim/{id}/$export-837"),
+        headers,
+        None,
+    )
+    .await
+}
+
+/// Segments as element lists, split with the delimiters the ISA declares (independent of hms-x12).
+fn segments(text: &str) -> Vec<Vec<String>> {
+    let text = text.trim_start();
+    let el = text.as_bytes()[3] as char;
+    let term = text.as_bytes()[105] as char;
+    text.split(term)
+        .map(|s| s.trim_matches(['\r', '\n']))
+        .filter(|s| !s.is_empty())
+        .map(|s| s.split(el).map(str::to_string).collect())
+        .collect()
+}
+
+fn seg<'a>(segs: &'a [Vec<String>], id: &str) -> &'a Vec<String> {
+    segs.iter()
+        .find(|s| s[0] == id)
+        .unwrap_or_else(|| panic!("no {id} segment"))
+}
+
+fn seg_text(segs: &[Vec<String>], id: &str) -> String {
+    seg(segs, id).join("*")
+}
+
+/// Checks the envelope pairs and returns ISA13.
+fn check_envelope(text: &str) -> u32 {
+    let s = segments(text);
+    let isa = seg(&s, "ISA");
+    assert_eq!(isa[13], seg(&s, "IEA")[2], "ISA13 = IEA02");
+    assert_eq!(seg(&s, "GS")[6], seg(&s, "GE")[2], "GS06 = GE02");
+    assert_eq!(seg(&s, "ST")[2], seg(&s, "SE")[2], "ST02 = SE02");
+    assert_eq!(isa[6].trim(), "HMSINTEROP");
+    assert_eq!(isa[8].trim(), "PAYERX");
+    assert_eq!(isa[15], "T");
+    // Strict read-back (counts, control numbers) with the crate's reader as a second check.
+    hms_x12::read(text).expect("strict X12 read");
+    isa[13].parse().unwrap()
+}
+
+#[actix_web::test]
+async fn export_837_med_00050_gives_expected_interchange() {
+    for b in backends() {
+        let srv = server(b);
+        let c = srv.client();
+        seed(&c, BILLING_NPI).await;
+        let r = export(&c, "MED-00050", &[]).await;
+        assert_eq!(r.status, 200, "{b:?}: {}", r.text());
+        assert_eq!(
+            r.header("content-type").as_deref(),
+            Some("application/EDI-X12")
+        );
+        let text = r.text();
+        let isa13 = check_envelope(&text);
+        assert_eq!(
+            r.header("x-interchange-control-number"),
+            Some(format!("{isa13:09}"))
+        );
+        let s = segments(&text);
+        assert_eq!(seg_text(&s, "CLM"), "CLM*MED-00050*12500***24:B:1*Y*A*Y*Y");
+        assert_eq!(
+            seg_text(&s, "HI"),
+            "HI*ABK:M961*ABF:G894*ABF:M5388*ABF:M47816"
+        );
+        assert_eq!(seg_text(&s, "SV1"), "SV1*HC:62264*12500*UN*1***2:4");
+        assert_eq!(seg_text(&s, "SBR"), "SBR*P*18*80902206******CI");
+        assert!(
+            s.iter()
+                .any(|x| x.join("*") == format!("NM1*85*2*Gastroenterology*****XX*{BILLING_NPI}"))
+        );
+        assert!(
+            s.iter()
+                .any(|x| x.join("*") == format!("NM1*82*1*Careful*Adam****XX*{RENDERING_NPI}"))
+        );
+        assert!(s.iter().any(|x| x.join("*") == "REF*EI*123456789"));
+        assert!(
+            s.iter()
+                .any(|x| x.join("*") == "NM1*IL*1*Ashcraft*Alvina****MI*10138556")
+        );
+        // BHT04/GS04 carry today's date from the server clock.
+        let today = chrono::Utc::now().format("%Y%m%d").to_string();
+        let gs04 = &seg(&s, "GS")[4];
+        assert!(
+            gs04 == &today || gs04.as_str() < today.as_str(),
+            "{gs04} vs {today}"
+        );
+    }
+}
+
+#[actix_web::test]
+async fn export_837_control_numbers_are_never_reused() {
+    for b in backends() {
+        let srv = server(b);
+        let c = srv.client();
+        seed(&c, BILLING_NPI).await;
+        let first = check_envelope(&export(&c, "MED-00050", &[]).await.text());
+        let second = check_envelope(&export(&c, "MED-00050", &[]).await.text());
+        assert_ne!(first, second, "{b:?}");
+        assert_eq!(second, first + 1);
+        // Eight concurrent exports: eight distinct numbers.
+        let futs = (0..8).map(|_| {
+            let c = c.clone();
+            async move { export(&c, "MED-00050", &[]).await }
+        });
+        let mut seen = BTreeSet::from([first, second]);
+        for r in futures_util::future::join_all(futs).await {
+            assert_eq!(r.status, 200, "{}", r.text());
+            assert!(
+                seen.insert(check_envelope(&r.text())),
+                "{b:?}: reused number"
+            );
+        }
+        assert_eq!(seen.len(), 10);
+    }
+}
+
+#[actix_web::test]
+async fn export_837_as_binary_when_fhir_json_is_asked() {
+    for b in backends() {
+        let srv = server(b);
+        let c = srv.client();
+        seed(&c, BILLING_NPI).await;
+        let r = export(&c, "MED-00050", &[("accept", "application/fhir+json")]).await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        let v = r.json();
+        assert_eq!(v["resourceType"], "Binary");
+        assert_eq!(v["contentType"], "application/EDI-X12");
+        let data = base64::engine::general_purpose::STANDARD
+            .decode(v["data"].as_str().unwrap())
+            .unwrap();
+        check_envelope(&String::from_utf8(data).unwrap());
+        let r = export(&c, "MED-00050", &[("accept", "image/png")]).await;
+        assert_eq!(r.status, 406);
+        let r = export(&c, "nope", &[]).await;
+        assert_eq!(r.status, 404);
+        let r = c.get("Claim/MED-00050/$export-837").await;
+        assert_eq!(r.status, 405);
+    }
+}
+
+#[actix_web::test]
+async fn export_837_bad_npi_is_422_naming_the_element() {
+    for b in backends() {
+        let srv = server(b);
+        let c = srv.client();
+        seed(&c, "1234567890").await; // Luhn check digit should be 3
+        let r = export(&c, "MED-00050", &[]).await;
+        assert_eq!(r.status, 422, "{b:?}: {}", r.text());
+        let issues = r.outcome();
+        assert_eq!(issues.len(), 1, "{issues:?}");
+        let (code, diag, expr) = &issues[0];
+        assert_eq!(code, "business-rule");
+        assert!(diag.starts_with("npi-checksum: "), "{diag}");
+        assert!(diag.contains("1234567890"), "{diag}");
+        assert_eq!(
+            expr,
+            &vec!["Claim.provider.resolve().identifier".to_string()]
+        );
+        // A refused claim takes no control number: the next good export gets 1.
+        put_ok(&c, "Organization/1", &billing_org(BILLING_NPI)).await;
+        let r = export(&c, "MED-00050", &[]).await;
+        assert_eq!(check_envelope(&r.text()), 1);
+    }
+}
+
+/// MED-00050 broken on purpose: no line charge, a malformed ICD-10 code, a pointer to a missing
+/// diagnosis, a service date in the future.
+fn broken_claim() -> Value {
+    let mut claim = med_claim();
+    claim["id"] = json!("broken");
+    let item = &mut claim["item"][0];
+    item.as_object_mut().unwrap().remove("net");
+    item.as_object_mut().unwrap().remove("unitPrice");
+    item["diagnosisSequence"] = json!([2, 9]);
+    item["servicedDate"] = json!("2999-01-01");
+    claim["diagnosis"][2]["diagnosisCodeableConcept"]["coding"][0]["code"] = json!("5388");
+    claim
+}
+
+#[actix_web::test]
+async fn validate_claim_lists_every_edit() {
+    for b in backends() {
+        let srv = server(b);
+        let c = srv.client();
+        seed(&c, BILLING_NPI).await;
+        let today = chrono::Utc::now().format("%Y-%m-%d").to_string();
+        let expected: Vec<(String, String, Vec<String>)> = [
+            (
+                "icd10-format: \"5388\" is not an ICD-10-CM code".to_string(),
+                "Claim.diagnosis[2].diagnosisCodeableConcept.coding[0].code",
+            ),
+            (
+                "line-charge-missing: service line has neither net nor unitPrice".to_string(),
+                "Claim.item[0].net",
+            ),
+            (
+                format!("date-future: 2999-01-01 is after today ({today})"),
+                "Claim.item[0].servicedDate",
+            ),
+            (
+                "dx-pointer-range: diagnosis sequence 9 does not match any Claim.diagnosis"
+                    .to_string(),
+                "Claim.item[0].diagnosisSequence[1]",
+            ),
+        ]
+        .into_iter()
+        .map(|(d, e)| ("business-rule".to_string(), d, vec![e.to_string()]))
+        .collect();
+        let r = c.post("Claim/$validate-claim", &broken_claim()).await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        let got = r.outcome();
+        assert_eq!(got, expected, "{b:?}");
+        assert!(
+            r.json()["issue"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|i| i["severity"] == "error")
+        );
+        // The same claim stored and exported: 422 with the same edits.
+        put_ok(&c, "Claim/broken", &broken_claim()).await;
+        let r = export(&c, "broken", &[]).await;
+        assert_eq!(r.status, 422);
+        assert_eq!(r.outcome(), expected);
+        // Parameters form: the same edits.
+        let params = json!({"resourceType": "Parameters", "parameter": [{"name": "resource", "resource": broken_claim()}]});
+        let r2 = c.post("Claim/$validate-claim", &params).await;
+        assert_eq!(r2.outcome(), got);
+        // A stored, clean claim: one information issue.
+        let r = c
+            .send(
+                Method::POST,
+                "Claim/$validate-claim?claim=MED-00050",
+                &[],
+                None,
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        let v = r.json();
+        assert_eq!(v["issue"].as_array().unwrap().len(), 1, "{v}");
+        assert_eq!(v["issue"][0]["severity"], "information");
+        assert!(
+            v["issue"][0]["diagnostics"]
+                .as_str()
+                .unwrap()
+                .starts_with("no edits")
+        );
+    }
+}
+
+/// Amount text → cents (exact; X12 and FHIR decimals here have at most 2 places).
+fn cents(s: &str) -> i64 {
+    let neg = s.starts_with('-');
+    let s = s.trim_start_matches('-');
+    let (i, f) = s.split_once('.').unwrap_or((s, ""));
+    let f = format!("{f:0<2}");
+    let v = i.parse::<i64>().unwrap() * 100 + f[..2].parse::<i64>().unwrap();
+    if neg { -v } else { v }
+}
+
+fn amount_of(totals: &Value, category: &str) -> i64 {
+    let t = totals
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["category"]["coding"][0]["code"] == category)
+        .unwrap_or_else(|| panic!("no {category} total in {totals}"));
+    cents(&t["amount"]["value"].to_string())
+}
+
+async fn count(c: &Client, t: &str) -> i64 {
+    let r = c.get(&format!("{t}?_summary=count")).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    r.json()["total"].as_i64().unwrap()
+}
+
+async fn import(c: &Client, text: &str) -> common::Resp {
+    c.post_raw(
+        "$import-835",
+        text.as_bytes().to_vec(),
+        &[("content-type", "application/EDI-X12")],
+    )
+    .await
+}
+
+fn corpus_835() -> Vec<(String, String)> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/x12");
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "835"))
+        .collect();
+    files.sort();
+    files
+        .into_iter()
+        .map(|p| {
+            (
+                p.file_name().unwrap().to_string_lossy().into_owned(),
+                std::fs::read_to_string(&p).unwrap(),
+            )
+        })
+        .collect()
+}
+
+fn param_parts<'a>(params: &'a Value, name: &str) -> Vec<&'a Value> {
+    params["parameter"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["name"] == name)
+        .collect()
+}
+
+fn part<'a>(p: &'a Value, name: &str) -> &'a Value {
+    p["part"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["name"] == name)
+        .unwrap_or_else(|| panic!("no part {name} in {p}"))
+}
+
+#[actix_web::test]
+async fn import_835_corpus_totals_match_and_reimport_is_idempotent() {
+    let corpus = corpus_835();
+    assert_eq!(corpus.len(), 3, "corpus 835 files");
+    for b in backends() {
+        let srv = server(b);
+        let c = srv.client();
+        let mut expected_responses = 0;
+        for (name, text) in &corpus {
+            let r = import(&c, text).await;
+            assert_eq!(r.status, 200, "{b:?} {name}: {}", r.text());
+            let summary = r.json();
+            let s = segments(text);
+            let clps: Vec<&Vec<String>> = s.iter().filter(|x| x[0] == "CLP").collect();
+            let responses = param_parts(&summary, "claimResponse");
+            assert_eq!(responses.len(), clps.len(), "{name}");
+            let (mut sum_paid, mut sum_charge) = (0, 0);
+            for (clp, p) in clps.iter().zip(&responses) {
+                assert_eq!(part(p, "outcome")["valueCode"], "created");
+                assert_eq!(
+                    part(p, "patientControlNumber")["valueString"],
+                    clp[1].as_str()
+                );
+                let reference = part(p, "resource")["valueReference"]["reference"]
+                    .as_str()
+                    .unwrap();
+                let cr = c.get(reference).await.json();
+                assert_eq!(cr["status"], "active");
+                let paid = amount_of(&cr["total"], "benefit");
+                let charge = amount_of(&cr["total"], "submitted");
+                assert_eq!(charge, cents(&clp[3]), "{name} CLP03");
+                assert_eq!(paid, cents(&clp[4]), "{name} CLP04");
+                assert_eq!(cents(&cr["payment"]["amount"]["value"].to_string()), paid);
+                sum_paid += paid;
+                sum_charge += charge;
+            }
+            let clp_paid: i64 = clps.iter().map(|c| cents(&c[4])).sum();
+            let clp_charge: i64 = clps.iter().map(|c| cents(&c[3])).sum();
+            assert_eq!(
+                (sum_paid, sum_charge),
+                (clp_paid, clp_charge),
+                "{name} sums"
+            );
+            // PaymentReconciliation: BPR02, and its details add up to it.
+            let pr_ref = param_parts(&summary, "paymentReconciliation")[0]["part"][0]["valueReference"]["reference"]
+                .as_str()
+                .unwrap()
+                .to_string();
+            let pr = c.get(&pr_ref).await.json();
+            let bpr02 = cents(&seg(&s, "BPR")[2]);
+            assert_eq!(
+                cents(&pr["paymentAmount"]["value"].to_string()),
+                bpr02,
+                "{name}"
+            );
+            let detail_sum: i64 = pr["detail"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|d| cents(&d["amount"]["value"].to_string()))
+                .sum();
+            assert_eq!(detail_sum, bpr02, "{name} detail sum");
+            expected_responses += clps.len() as i64;
+        }
+        assert_eq!(count(&c, "ClaimResponse").await, expected_responses);
+        assert_eq!(
+            count(&c, "PaymentReconciliation").await,
+            corpus.len() as i64
+        );
+        // Second import: nothing new, nothing rewritten.
+        for (name, text) in &corpus {
+            let r = import(&c, text).await;
+            assert_eq!(r.status, 200, "{name}: {}", r.text());
+            let summary = r.json();
+            assert_eq!(
+                param_parts(&summary, "created")[0]["valueInteger"],
+                0,
+                "{name}"
+            );
+            assert_eq!(
+                param_parts(&summary, "updated")[0]["valueInteger"],
+                0,
+                "{name}"
+            );
+        }
+        assert_eq!(
+            count(&c, "ClaimResponse").await,
+            expected_responses,
+            "{b:?}"
+        );
+        assert_eq!(
+            count(&c, "PaymentReconciliation").await,
+            corpus.len() as i64
+        );
+        let h = c.get("ClaimResponse/_history").await.json();
+        assert_eq!(
+            h["total"].as_i64().unwrap(),
+            expected_responses,
+            "no new versions"
+        );
+        // Bad input: 400 naming the segment and element; wrong media type: 415.
+        let bad = corpus[0]
+            .1
+            .replacen("CLP*5554555444*1*800.00", "CLP*5554555444*1*8OO.00", 1);
+        let r = import(&c, &bad).await;
+        assert_eq!(r.status, 400);
+        assert!(
+            r.outcome()[0].1.contains("element CLP03"),
+            "{:?}",
+            r.outcome()
+        );
+        let r = c
+            .post_raw(
+                "$import-835",
+                corpus[0].1.clone().into_bytes(),
+                &[("content-type", "application/fhir+json")],
+            )
+            .await;
+        assert_eq!(r.status, 415);
+    }
+}
+
+#[actix_web::test]
+async fn import_835_links_claims_and_reversal_cancels_earlier_response() {
+    let original = corpus_835()
+        .into_iter()
+        .find(|(n, _)| n.contains("managed_care"))
+        .unwrap()
+        .1;
+    // A later 835 (new trace number) reversing the first claim's payment.
+    let reversal = original
+        .replacen("TRN*1*7170066655*", "TRN*1*7170066656*", 1)
+        .replacen(
+            "CLP*5554555444*1*800.00*450.00*300.00",
+            "CLP*5554555444*22*-800.00*-450.00*-300.00",
+            1,
+        );
+    assert_ne!(reversal, original);
+    for b in backends() {
+        let srv = server(b);
+        let c = srv.client();
+        // Our claim, known to the payer by its identifier 5554555444.
+        let mut claim = med_claim();
+        claim["id"] = json!("ours-1");
+        claim["identifier"][0]["value"] = json!("5554555444");
+        put_ok(&c, "Claim/ours-1", &claim).await;
+        let first = import(&c, &original).await.json();
+        let parts = param_parts(&first, "claimResponse");
+        assert_eq!(
+            part(parts[0], "claim")["valueReference"]["reference"],
+            "Claim/ours-1"
+        );
+        let earlier = part(parts[0], "resource")["valueReference"]["reference"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let other = part(parts[1], "resource")["valueReference"]["reference"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        assert_eq!(
+            c.get(&earlier).await.json()["request"]["reference"],
+            "Claim/ours-1"
+        );
+        let r = import(&c, &reversal).await;
+        assert_eq!(r.status, 200, "{b:?}: {}", r.text());
+        let rev = r.json();
+        let cancelled: Vec<&str> = param_parts(&rev, "cancelled")
+            .iter()
+            .map(|p| p["valueReference"]["reference"].as_str().unwrap())
+            .collect();
+        assert_eq!(cancelled, vec![earlier.as_str()], "{b:?}");
+        assert_eq!(c.get(&earlier).await.json()["status"], "cancelled");
+        assert_eq!(c.get(&other).await.json()["status"], "active");
+        // Re-importing the original keeps the cancellation and writes nothing.
+        let again = import(&c, &original).await.json();
+        assert_eq!(param_parts(&again, "unchanged")[0]["valueInteger"], 3);
+        assert_eq!(c.get(&earlier).await.json()["status"], "cancelled");
+        assert_eq!(count(&c, "ClaimResponse").await, 4);
+    }
+}
+
+fn pyx12() -> Option<&'static str> {
+    ["python3", "python"].into_iter().find(|py| {
+        std::process::Command::new(py)
+            .args(["-c", "import pyx12.scripts.x12valid"])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    })
+}
+
+#[actix_web::test]
+async fn pyx12_validates_exported_837p() {
+    let Some(py) = pyx12() else {
+        println!(
+            "SKIPPED pyx12_validates_exported_837p: pyx12 is not installed (pip install -r .ci/requirements.txt)"
+        );
+        return;
+    };
+    for b in backends() {
+        let srv = server(b);
+        let c = srv.client();
+        seed(&c, BILLING_NPI).await;
+        let r = export(&c, "MED-00050", &[]).await;
+        assert_eq!(r.status, 200);
+        let dir = std::env::temp_dir().join(format!(
+            "hms-billing-pyx12-{}",
+            uuid::Uuid::new_v4().simple()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("med-00050.837");
+        std::fs::write(&file, r.text()).unwrap();
+        let out = std::process::Command::new(py)
+            .args(["-m", "pyx12.scripts.x12valid", "--quiet"])
+            .arg(&file)
+            .current_dir(&dir)
+            .output()
+            .unwrap();
+        let log = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        // x12valid's exit status does not reflect validity: read its log (see crates/x12/README.md).
+        assert!(
+            log.lines()
+                .any(|l| l.trim() == format!("{}: OK", file.display())),
+            "{b:?}: pyx12 did not accept the export:\n{log}"
+        );
+        assert!(
+            !log.lines()
+                .any(|l| l.contains(" ERROR ") || l.contains("Traceback") || l.contains("Failure")),
+            "{log}"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
+
+/// Runs `hms claims …` against a SQLite file; returns (success, stdout, stderr).
+fn hms_cli(dir: &std::path::Path, db: &str, args: &[&str]) -> (bool, String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_hms"))
+        .arg("claims")
+        .args(args)
+        .args([
+            "--database-url",
+            db,
+            "--x12-sender-id",
+            "HMSINTEROP",
+            "--x12-receiver-id",
+            "PAYERX",
+        ])
+        .current_dir(dir)
+        .env("HMS_LOG", "error")
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[actix_web::test]
+async fn cli_export_import_and_eligibility_files() {
+    // The CLI works on the local store: SQLite file shared with a running server (WAL).
+    let dir =
+        std::env::temp_dir().join(format!("hms-billing-cli-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let db = format!("sqlite://{}", dir.join("hms.db").display());
+    let db_c = db.clone();
+    let srv = TestServer::start_with(Backend::Sqlite, move |c| c.database_url = db_c);
+    let c = srv.client();
+    seed(&c, BILLING_NPI).await;
+    put_ok(&c, "Claim/broken", &broken_claim()).await;
+
+    // export-837 --claim → file with a fresh control number.
+    let out = dir.join("out");
+    let (ok, _, err) = hms_cli(
+        &dir,
+        &db,
+        &[
+            "export-837",
+            "--claim",
+            "MED-00050",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    );
+    assert!(ok, "{err}");
+    let text = std::fs::read_to_string(out.join("MED-00050.837")).unwrap();
+    assert_eq!(check_envelope(&text), 1);
+    assert_eq!(
+        seg_text(&segments(&text), "CLM"),
+        "CLM*MED-00050*12500***24:B:1*Y*A*Y*Y"
+    );
+    // --since: both claims are tried, the broken one is reported with its edits, exit status 1.
+    let (ok, _, err) = hms_cli(
+        &dir,
+        &db,
+        &[
+            "export-837",
+            "--since",
+            "2000-01-01",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    );
+    assert!(!ok);
+    assert!(err.contains("Claim/broken: not exported"), "{err}");
+    assert!(
+        err.contains("error Claim.item[0].net: line-charge-missing"),
+        "{err}"
+    );
+    assert!(err.contains("1 of 2 claim(s) exported"), "{err}");
+    assert_eq!(
+        check_envelope(&std::fs::read_to_string(out.join("MED-00050.837")).unwrap()),
+        2
+    );
+
+    // import-835 FILE, twice: the second run is all "unchanged".
+    let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/x12/835_5010_lfhx12_secondary_payment.835");
+    let (ok, stdout, err) = hms_cli(&dir, &db, &["import-835", file.to_str().unwrap()]);
+    assert!(ok, "{err}");
+    assert_eq!(
+        stdout.lines().filter(|l| l.contains("\tcreated")).count(),
+        3,
+        "{stdout}"
+    );
+    let (ok, stdout, _) = hms_cli(&dir, &db, &["import-835", file.to_str().unwrap()]);
+    assert!(ok);
+    assert_eq!(
+        stdout.lines().filter(|l| l.contains("\tunchanged")).count(),
+        3,
+        "{stdout}"
+    );
+    assert_eq!(count(&c, "ClaimResponse").await, 2);
+
+    // Eligibility: a stored CoverageEligibilityRequest → 270 file; the corpus 271 → stored response.
+    put_ok(&c, "Patient/p1", &json!({"resourceType": "Patient", "id": "p1", "name": [{"family": "SMITH", "given": ["ROBERT"]}], "birthDate": "1943-05-19"})).await;
+    put_ok(&c, "Organization/bjc", &json!({"resourceType": "Organization", "id": "bjc", "name": "BONE AND JOINT CLINIC", "identifier": [{"system": "urn:test:sv", "value": "2000035"}]})).await;
+    put_ok(&c, "Coverage/c1", &json!({"resourceType": "Coverage", "id": "c1", "status": "active", "subscriberId": "11122333301",
+        "subscriber": {"reference": "Patient/p1"}, "beneficiary": {"reference": "Patient/p1"},
+        "relationship": {"coding": [{"code": "self"}]}, "payor": [{"display": "ABC COMPANY"}]})).await;
+    put_ok(&c, "CoverageEligibilityRequest/req1", &json!({"resourceType": "CoverageEligibilityRequest", "id": "req1",
+        "identifier": [{"value": "93175-012547"}], "status": "active", "purpose": ["benefits"],
+        "patient": {"reference": "Patient/p1"}, "created": "2006-05-01", "servicedDate": "2006-05-01",
+        "provider": {"reference": "Organization/bjc"},
+        "insurer": {"display": "ABC COMPANY", "identifier": {"value": "842610001"}},
+        "insurance": [{"coverage": {"reference": "Coverage/c1"}}]})).await;
+    let f270 = dir.join("req1.270");
+    let (ok, _, err) = hms_cli(
+        &dir,
+        &db,
+        &[
+            "eligibility",
+            "build-270",
+            "--request",
+            "req1",
+            "--out",
+            f270.to_str().unwrap(),
+        ],
+    );
+    assert!(ok, "{err}");
+    let text = std::fs::read_to_string(&f270).unwrap();
+    let s = segments(&text);
+    assert_eq!(seg(&s, "ST")[1], "270");
+    assert_eq!(
+        seg(&s, "ISA")[13].parse::<u32>().unwrap(),
+        3,
+        "shared control counter"
+    );
+    assert!(
+        s.iter()
+            .any(|x| x.join("*") == "NM1*IL*1*SMITH*ROBERT****MI*11122333301"),
+        "{text}"
+    );
+    assert!(
+        s.iter().any(|x| x[0] == "TRN" && x[2] == "93175-012547"),
+        "{text}"
+    );
+    let f271 = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/x12/271_5010_lfhx12_subscriber.271");
+    let (ok, stdout, err) = hms_cli(
+        &dir,
+        &db,
+        &["eligibility", "read-271", f271.to_str().unwrap()],
+    );
+    assert!(ok, "{err}");
+    let id = stdout.trim();
+    let r = c.get(&format!("CoverageEligibilityResponse/{id}")).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let v = r.json();
+    assert_eq!(
+        v["request"]["reference"], "CoverageEligibilityRequest/req1",
+        "{v}"
+    );
+    drop(srv);
+    let _ = std::fs::remove_dir_all(&dir);
+}
