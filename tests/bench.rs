@@ -32,6 +32,7 @@ fn scenarios_run_without_errors() {
             Scenario::Update,
             Scenario::CrudMix,
             Scenario::SearchMix,
+            Scenario::Transaction,
         ] {
             let report = run(&short(&server, scenario)).unwrap();
             assert!(
@@ -80,4 +81,15 @@ fn discovers_seeded_patients_with_warm_zero() {
     let report = run(&cfg).unwrap();
     assert_eq!(report.notes["warm patients"], "3");
     assert_eq!(report.total.error_count(), 0);
+}
+
+#[test]
+fn hl7_adt_scenario_gets_aa_acks() {
+    let server = TestServer::start(common::Backend::Sqlite);
+    let mut cfg = short(&server, Scenario::Hl7Adt);
+    cfg.mllp = server.mllp_addr.expect("MLLP listener").to_string();
+    cfg.concurrency = 2;
+    let report = run(&cfg).unwrap();
+    assert!(report.total.ok > 0, "{}", report.render_text());
+    assert_eq!(report.total.error_count(), 0, "{}", report.render_text());
 }
