@@ -59,6 +59,21 @@ pub fn open_store(config: &Config) -> Result<Store, StartError> {
     Ok(store)
 }
 
+/// Opens the read replicas (HMS_DATABASE_REPLICA_URLS); they are not migrated (a PostgreSQL hot
+/// standby is read-only and follows the primary's schema).
+pub fn open_replicas(config: &Config) -> Result<crate::store::replica::Replicas, StartError> {
+    if config.database_replica_urls.is_empty() {
+        return Ok(Default::default());
+    }
+    let pool_size = config.db_pool_size.unwrap_or(16);
+    let replicas = crate::store::replica::Replicas::open(&config.database_replica_urls, pool_size)?;
+    tracing::info!(
+        replicas = replicas.len(),
+        "reads and searches go to read replicas (read-your-writes via X-HMS-Read-After)"
+    );
+    Ok(replicas)
+}
+
 /// Refuses a non-loopback listen address unless explicitly allowed: without authentication the
 /// server must not be reachable from the network by accident.
 pub fn check_exposure(config: &Config) -> Result<(), StartError> {
@@ -116,8 +131,10 @@ pub fn build(config: Config, store: Store) -> Result<Built, StartError> {
     check_exposure(&config)?;
     let mllp_store = store.clone();
     let config = Arc::new(config);
+    let replicas = open_replicas(&config)?;
     let mut services = Services::new(store)
-        .map_err(|e| StartError::Config(format!("cannot initialise services: {e}")))?;
+        .map_err(|e| StartError::Config(format!("cannot initialise services: {e}")))?
+        .with_replicas(replicas);
     services.allow_private_endpoints = config.sync.allow_private_endpoints;
     let state = AppState {
         services: services.clone(),
@@ -125,9 +142,12 @@ pub fn build(config: Config, store: Store) -> Result<Built, StartError> {
         started_at: crate::store::now_micros(),
     };
     let data = web::Data::new(state);
+    api::metrics::install();
     let server = HttpServer::new(move || {
         App::new()
             .app_data(data.clone())
+            .wrap(from_fn(api::consistency::mint))
+            .wrap(from_fn(api::metrics::track))
             .wrap(from_fn(api::request_log))
             .configure(api::configure)
     })

@@ -41,6 +41,8 @@ pub enum Command {
     /// Index existing resources for SearchParameters created through the API (shows progress;
     /// searches on such a parameter carry a warning until this has finished).
     Reindex(ServerArgs),
+    /// Load-test a server, seed a database, or measure the raw database baseline.
+    Bench(crate::bench::BenchArgs),
     /// Billing: 837P export, 835 import, 270/271 eligibility (against the local store).
     #[command(subcommand)]
     Claims(crate::claims_cli::ClaimsCommand),
@@ -92,6 +94,10 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             let config = Config::load(&args)?;
             crate::telemetry::init(config.log_format);
             serve(config)
+        }
+        Command::Bench(args) => {
+            crate::telemetry::init_with_default(crate::config::LogFormat::Text, "warn");
+            crate::bench::run(args)
         }
         Command::Migrate(args) => {
             let config = Config::load(&args)?;

@@ -22,6 +22,14 @@ pub struct ServerArgs {
     /// Database URL: postgres://user:pass@host/db or sqlite://path/to/file.db.  [default: sqlite file in the data dir]
     #[arg(long, env = "HMS_DATABASE_URL", value_name = "URL")]
     pub database_url: Option<String>,
+    /// Read replicas (comma separated database URLs): reads and searches go there, writes to the primary.
+    #[arg(
+        long,
+        env = "HMS_DATABASE_REPLICA_URLS",
+        value_name = "URLS",
+        value_delimiter = ','
+    )]
+    pub database_replica_urls: Option<Vec<String>>,
     /// Public FHIR base URL used in Location headers and Bundle links.  [default: from the request's Host header]
     #[arg(long, env = "HMS_BASE_URL", value_name = "URL")]
     pub base_url: Option<String>,
@@ -84,6 +92,7 @@ struct FileConfig {
     http_addr: Option<SocketAddr>,
     data_dir: Option<PathBuf>,
     database_url: Option<String>,
+    database_replica_urls: Option<Vec<String>>,
     base_url: Option<String>,
     max_body_bytes: Option<usize>,
     max_bundle_entries: Option<usize>,
@@ -120,6 +129,8 @@ pub struct Config {
     pub http_addr: SocketAddr,
     pub data_dir: PathBuf,
     pub database_url: String,
+    /// Read replicas; empty: every read uses the primary.
+    pub database_replica_urls: Vec<String>,
     /// PostgreSQL schema to use instead of `public` (tests isolate themselves this way).
     pub database_schema: Option<String>,
     pub base_url: Option<String>,
@@ -286,6 +297,15 @@ impl Config {
                 .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080))),
             data_dir,
             database_url,
+            database_replica_urls: args
+                .database_replica_urls
+                .clone()
+                .or(file.database_replica_urls)
+                .unwrap_or_default()
+                .into_iter()
+                .map(|u| u.trim().to_string())
+                .filter(|u| !u.is_empty())
+                .collect(),
             database_schema: None,
             base_url: args.base_url.clone().or(file.base_url),
             max_body_bytes: args

@@ -6,6 +6,7 @@
 
 pub mod api;
 pub mod app;
+pub mod bench;
 pub mod claims_cli;
 pub mod cli;
 pub mod config;

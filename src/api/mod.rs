@@ -1,7 +1,9 @@
 //! The HTTP edge (actix-web): route table, health endpoints, request logging.
 
 pub mod billing;
+pub mod consistency;
 pub mod error;
+pub mod metrics;
 pub mod negotiate;
 pub mod render;
 pub mod routes;
@@ -30,6 +32,7 @@ pub struct AppState {
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/health/live", web::get().to(live))
         .route("/health/ready", web::get().to(ready))
+        .route("/metrics", web::get().to(metrics::render))
         .route("/fhir", web::route().to(routes::dispatch))
         .route("/fhir/{tail:.*}", web::route().to(routes::dispatch))
         .default_service(web::route().to(not_found));

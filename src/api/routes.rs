@@ -42,7 +42,7 @@ pub async fn dispatch(req: HttpRequest, payload: Payload, state: web::Data<AppSt
         check_accept(&req)?;
     }
     let m = req.method().clone();
-    let st = state.get_ref().clone();
+    let st = super::consistency::scoped(&req, state.get_ref().clone());
     if super::billing::is_billing_route(&segs) {
         return super::billing::route(&req, payload, &st, &segs).await;
     }

@@ -93,7 +93,7 @@ pub fn parse_query(scope: Scope, query: &str) -> Result<HistoryQuery, Error> {
 
 pub fn history(s: &Services, q: &HistoryQuery) -> Result<HistoryPage, Error> {
     let (rows, total) = s
-        .store
+        .reader()
         .read(|c| -> Result<_, Error> { Ok((history::page(c, q)?, history::total(c, q)?)) })?;
     let more = rows.len() as i64 > q.count;
     let mut entries = Vec::with_capacity(rows.len());

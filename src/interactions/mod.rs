@@ -31,6 +31,13 @@ pub struct Services {
     pub paging_secret: std::sync::Arc<String>,
     /// Subscription endpoints may be private addresses (tests, closed networks).
     pub allow_private_endpoints: bool,
+    /// Read replicas (empty: everything reads the primary).
+    pub replicas: crate::store::replica::Replicas,
+    /// The requesting client's last write, for read-your-writes (set per request by the API).
+    pub read_after: Option<crate::store::replica::WriteToken>,
+    /// The store this request's reads use, chosen on first use so that every statement of one
+    /// search sees the same database. The API clones `Services` per request, so the choice is too.
+    read_store: std::sync::OnceLock<Store>,
 }
 
 impl Services {
@@ -42,6 +49,35 @@ impl Services {
             store,
             paging_secret: std::sync::Arc::new(secret),
             allow_private_endpoints: false,
+            replicas: Default::default(),
+            read_after: None,
+            read_store: std::sync::OnceLock::new(),
+        })
+    }
+
+    /// Sends reads and searches to these replicas from now on.
+    pub fn with_replicas(mut self, replicas: crate::store::replica::Replicas) -> Services {
+        self.replicas = replicas;
+        self
+    }
+
+    /// The same services for one request whose client last wrote at `token` (read-your-writes).
+    pub fn for_request(&self, token: Option<crate::store::replica::WriteToken>) -> Services {
+        let mut s = self.clone();
+        s.read_after = token;
+        s.read_store = std::sync::OnceLock::new();
+        s
+    }
+
+    /// Where a read or search runs: a replica, unless read-your-writes needs the primary.
+    pub fn reader(&self) -> &Store {
+        if self.replicas.is_empty() {
+            return &self.store;
+        }
+        self.read_store.get_or_init(|| {
+            self.replicas
+                .route(&self.store, self.read_after.as_ref())
+                .clone()
         })
     }
 }

@@ -9,7 +9,7 @@ use super::{Services, Stored};
 /// The current version: 404 if it never existed, 410 if it was deleted.
 pub fn read(s: &Services, t: &ResourceType, id: &LogicalId) -> Result<Stored, Error> {
     let v = s
-        .store
+        .reader()
         .read(|c| resources::read_current(c, t.as_str(), id.as_str()))?;
     match v {
         None => Err(Error::NotFound(format!("{t}/{id} is not known"))),
@@ -28,7 +28,7 @@ pub fn vread(
     version: i64,
 ) -> Result<Stored, Error> {
     let v = s
-        .store
+        .reader()
         .read(|c| resources::read_version(c, t.as_str(), id.as_str(), version))?;
     match v {
         None => Err(Error::NotFound(format!(

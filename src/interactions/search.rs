@@ -56,7 +56,8 @@ fn fingerprint(req: &SearchRequest<'_>, applied: &[(String, String)]) -> String 
 }
 
 pub fn search(s: &Services, req: &SearchRequest<'_>) -> Result<SearchResult, Error> {
-    let custom = crate::search::custom::from_rows(s.store.read(crate::store::custom_params::live)?);
+    let custom =
+        crate::search::custom::from_rows(s.reader().read(crate::store::custom_params::live)?);
     let Parsed {
         mut query,
         applied,
@@ -115,7 +116,7 @@ pub fn search(s: &Services, req: &SearchRequest<'_>) -> Result<SearchResult, Err
             ),
         ));
     }
-    let (rows, total, included) = s.store.read(|conn| -> Result<_, Error> {
+    let (rows, total, included) = s.reader().read(|conn| -> Result<_, Error> {
         let total = match (query.total, query.summary) {
             (_, Summary::Count) | (Total::Accurate, _) => Some(search_sql::count(conn, &query)?),
             _ => None,
@@ -238,7 +239,7 @@ fn load_in_order(s: &Services, rids: &[i64]) -> Result<Vec<Stored>, Error> {
     if rids.is_empty() {
         return Ok(Vec::new());
     }
-    let mut rows = s.store.read(|c| resources::read_current_many(c, rids))?;
+    let mut rows = s.reader().read(|c| resources::read_current_many(c, rids))?;
     let pos = |rid: i64| rids.iter().position(|r| *r == rid).unwrap_or(usize::MAX);
     rows.sort_by_key(|(rid, _)| pos(*rid));
     rows.into_iter()

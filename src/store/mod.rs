@@ -2,6 +2,7 @@
 //! with `$n` placeholders, which both engines accept, and the few dialect differences live in `dialect`.
 
 pub mod binds;
+pub mod bulk;
 pub mod compartment;
 pub mod conn;
 pub mod custom_params;
@@ -12,6 +13,7 @@ pub mod index;
 pub mod migrate;
 pub mod outbox;
 pub mod references;
+pub mod replica;
 pub mod resources;
 pub mod search_sql;
 pub mod secret;
