@@ -242,9 +242,9 @@ fn parse_failures_are_fatal_and_numbers_keep_their_text() {
         .iter()
         .map(|k| v[k].to_string())
         .collect();
-    // serde_json (arbitrary_precision) keeps digits but normalizes the exponent marker.
+    // Numbers keep their exact text, exponent spelling included (FHIR decimals are lossless).
     assert_eq!(
         texts,
-        ["1.2e+2", "1e+5", "-0.0", "123456789012345678901234567890"]
+        ["1.2E+2", "1e5", "-0.0", "123456789012345678901234567890"]
     );
 }
