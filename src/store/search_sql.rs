@@ -252,7 +252,35 @@ impl Compiler {
     }
 
     /// SQL condition on resource alias `r` for one filter.
-    fn filter(&mut self, r: &str, f: &Filter) -> String {
+    /// `{r}.rid IN (...)` over index rows of the known `types`, so the engine drives the search from
+    /// the (res_type, param, value) indexes; without known types, a correlated EXISTS on rid.
+    fn rows_of(
+        &mut self,
+        r: &str,
+        types: Option<&[String]>,
+        i: &str,
+        from: &str,
+        conds: &str,
+        negate: bool,
+    ) -> String {
+        match types {
+            Some(ts) if !ts.is_empty() => {
+                let list: Vec<String> = ts.iter().map(|t| self.binds.text(t.clone())).collect();
+                let not = if negate { "NOT " } else { "" };
+                format!(
+                    "{r}.rid {not}IN (SELECT {i}.rid FROM {from} WHERE {i}.res_type IN ({}) AND {conds})",
+                    list.join(", ")
+                )
+            }
+            _ => {
+                let not = if negate { "NOT " } else { "" };
+                format!("{not}EXISTS (SELECT 1 FROM {from} WHERE {i}.rid = {r}.rid AND {conds})")
+            }
+        }
+    }
+
+    /// SQL condition on resource alias `r` (whose type is one of `types` when known) for one filter.
+    fn filter(&mut self, r: &str, types: Option<&[String]>, f: &Filter) -> String {
         match f {
             Filter::Id(ids) => {
                 let list: Vec<String> = ids.iter().map(|i| self.binds.text(i.clone())).collect();
@@ -278,9 +306,13 @@ impl Compiler {
                 let i = self.alias("i");
                 let p = self.binds.text(param.clone());
                 let cond = self.any(&i, any);
-                let not = if *negate { "NOT " } else { "" };
-                format!(
-                    "{not}EXISTS (SELECT 1 FROM search_index {i} WHERE {i}.rid = {r}.rid AND {i}.param = {p} AND {cond})"
+                self.rows_of(
+                    r,
+                    types,
+                    &i,
+                    &format!("search_index {i}"),
+                    &format!("{i}.param = {p} AND {cond}"),
+                    *negate,
                 )
             }
             Filter::Missing { param, missing } => {
@@ -289,9 +321,13 @@ impl Compiler {
                 // A reference given only as an identifier is indexed under `param:identifier`;
                 // it is still a value, so it counts as present.
                 let pi = self.binds.text(format!("{param}:identifier"));
-                let not = if *missing { "NOT " } else { "" };
-                format!(
-                    "{not}EXISTS (SELECT 1 FROM search_index {i} WHERE {i}.rid = {r}.rid AND ({i}.param = {p} OR {i}.param = {pi}))"
+                self.rows_of(
+                    r,
+                    types,
+                    &i,
+                    &format!("search_index {i}"),
+                    &format!("({i}.param = {p} OR {i}.param = {pi})"),
+                    *missing,
                 )
             }
             Filter::Composite { param, any } => {
@@ -301,7 +337,7 @@ impl Compiler {
                         let first = self.alias("c");
                         let p = self.binds.text(param.clone());
                         let mut joins = String::new();
-                        let mut conds = vec![format!("{first}.rid = {r}.rid"), format!("{first}.param = {p}"), format!("{first}.pos = 0")];
+                        let mut conds = vec![format!("{first}.param = {p}"), format!("{first}.pos = 0")];
                         for (pos, pred) in preds.iter().enumerate() {
                             let a = if pos == 0 {
                                 first.clone()
@@ -314,7 +350,8 @@ impl Compiler {
                             };
                             conds.push(self.pred(&a, pred));
                         }
-                        format!("EXISTS (SELECT 1 FROM search_index {first}{joins} WHERE {})", conds.join(" AND "))
+                        let from = format!("search_index {first}{joins}");
+                        self.rows_of(r, types, &first, &from, &conds.join(" AND "), false)
                     })
                     .collect();
                 format!("({})", alts.join(" OR "))
@@ -327,19 +364,16 @@ impl Compiler {
                 let i = self.alias("i");
                 let t = self.alias("t");
                 let p = self.binds.text(param.clone());
-                let mut conds = vec![
-                    format!("{i}.rid = {r}.rid"),
-                    format!("{i}.param = {p}"),
-                    format!("{t}.deleted = 0"),
-                ];
+                let mut conds = vec![format!("{i}.param = {p}"), format!("{t}.deleted = 0")];
                 if let Some(tt) = target_type {
                     conds.push(format!("{i}.ref_type = {}", self.binds.text(tt.clone())));
                 }
-                conds.push(self.filter(&t, inner));
-                format!(
-                    "EXISTS (SELECT 1 FROM search_index {i} JOIN resource {t} ON {t}.res_type = {i}.ref_type AND {t}.res_id = {i}.ref_id WHERE {})",
-                    conds.join(" AND ")
-                )
+                let inner_types = target_type.as_ref().map(std::slice::from_ref);
+                conds.push(self.filter(&t, inner_types, inner));
+                let from = format!(
+                    "search_index {i} JOIN resource {t} ON {t}.res_type = {i}.ref_type AND {t}.res_id = {i}.ref_id"
+                );
+                self.rows_of(r, types, &i, &from, &conds.join(" AND "), false)
             }
             Filter::Has {
                 source_type,
@@ -350,7 +384,7 @@ impl Compiler {
                 let s = self.alias("s");
                 let st = self.binds.text(source_type.clone());
                 let rp = self.binds.text(ref_param.clone());
-                let inner_sql = self.filter(&s, inner);
+                let inner_sql = self.filter(&s, Some(std::slice::from_ref(source_type)), inner);
                 format!(
                     "EXISTS (SELECT 1 FROM resource {s} JOIN search_index {i} ON {i}.rid = {s}.rid WHERE {s}.res_type = {st} AND {s}.deleted = 0 \
                      AND {i}.param = {rp} AND {i}.ref_type = {r}.res_type AND {i}.ref_id = {r}.res_id AND {inner_sql})"
@@ -370,10 +404,11 @@ impl Compiler {
                 if list.is_empty() {
                     return "1 = 0".to_string();
                 }
-                format!(
-                    "EXISTS (SELECT 1 FROM search_index {i} WHERE {i}.rid = {r}.rid AND {i}.param IN ({}) AND {i}.ref_type = {t} AND {i}.ref_id = {id})",
+                let conds = format!(
+                    "{i}.param IN ({}) AND {i}.ref_type = {t} AND {i}.ref_id = {id}",
                     list.join(", ")
-                )
+                );
+                self.rows_of(r, types, &i, &format!("search_index {i}"), &conds, false)
             }
         }
     }
@@ -386,7 +421,7 @@ impl Compiler {
             "r.deleted = 0".to_string(),
         ];
         for f in &q.filters {
-            conds.push(self.filter("r", f));
+            conds.push(self.filter("r", Some(&q.types), f));
         }
         conds.join(" AND ")
     }
