@@ -39,6 +39,12 @@ pub enum Command {
     /// Billing: 837P export, 835 import, 270/271 eligibility (against the local store).
     #[command(subcommand)]
     Claims(crate::claims_cli::ClaimsCommand),
+    /// Builtin authentication: people (password + TOTP).
+    #[command(subcommand)]
+    User(crate::auth_cli::UserCommand),
+    /// Builtin authentication: system clients (client_credentials).
+    #[command(subcommand)]
+    Client(crate::auth_cli::ClientCommand),
     /// HL7 v2: send files over MLLP, list or replay stored messages.
     #[command(subcommand)]
     Hl7(Hl7Command),
@@ -117,6 +123,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Hl7(cmd) => crate::hl7_cli::run(cmd),
+        Command::User(cmd) => crate::auth_cli::run_user(cmd),
+        Command::Client(cmd) => crate::auth_cli::run_client(cmd),
         Command::Claims(cmd) => crate::claims_cli::run(cmd),
     }
 }
@@ -124,9 +132,10 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
 fn serve(config: Config) -> anyhow::Result<()> {
     actix_web::rt::System::new().block_on(async move {
         let store = crate::app::open_store(&config)?;
+        let scheme = if config.tls.is_some() { "https" } else { "http" };
         let built = crate::app::build(config, store)?;
         tracing::info!(
-            "HMS Interop {} listening on http://{} (FHIR base http://{}/fhir)",
+            "HMS Interop {} listening on {scheme}://{} (FHIR base {scheme}://{}/fhir)",
             env!("CARGO_PKG_VERSION"),
             built.addr,
             built.addr

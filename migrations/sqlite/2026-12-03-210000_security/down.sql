@@ -1,0 +1,2 @@
+DROP TABLE auth_client;
+DROP TABLE auth_user;

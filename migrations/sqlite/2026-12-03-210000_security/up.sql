@@ -1,0 +1,21 @@
+-- Builtin authentication: people (argon2id password + TOTP) and system clients (hashed secret).
+-- Times are Unix seconds. Secrets are stored only as hashes, except the TOTP seed, which the
+-- server needs in clear to compute codes.
+CREATE TABLE auth_user (
+    username        TEXT    PRIMARY KEY,
+    password_hash   TEXT    NOT NULL,
+    totp_secret     TEXT,
+    scope           TEXT    NOT NULL,
+    patient         TEXT,
+    disabled        BOOLEAN NOT NULL DEFAULT FALSE,
+    failed_attempts INTEGER NOT NULL DEFAULT 0,
+    locked_until    BIGINT
+);
+CREATE TABLE auth_client (
+    client_id   TEXT    PRIMARY KEY,
+    secret_hash TEXT    NOT NULL,
+    scope       TEXT    NOT NULL,
+    disabled    BOOLEAN NOT NULL DEFAULT FALSE,
+    failed_attempts INTEGER NOT NULL DEFAULT 0,
+    locked_until    BIGINT
+);
