@@ -128,7 +128,7 @@ async fn https_serves_metadata_with_security_headers() {
     });
     let mut roots = rustls::RootCertStore::empty();
     use rustls_pki_types::pem::PemObject;
-    for cert in rustls_pki_types::CertificateDer::pem_file_iter(fixtures.join("cert.pem")).unwrap()
+    for cert in rustls_pki_types::CertificateDer::pem_file_iter(fixtures.join("ca.pem")).unwrap()
     {
         roots.add(cert.unwrap()).unwrap();
     }

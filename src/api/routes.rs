@@ -585,7 +585,7 @@ async fn search(
 ) -> Reply {
     let strict = negotiate::prefer(req).strict;
     let base = base_url(req, st);
-    let pairs = form_pairs(&query);
+    let mut pairs = form_pairs(&query);
     let (types, compartment, path) = match &scope {
         SearchScope::Type(t) => (vec![t.to_string()], None, format!("{base}/{t}")),
         SearchScope::Compartment {
@@ -643,12 +643,15 @@ async fn search(
                 )
                 .into());
             }
-            if compartment.is_none()
-                && types
-                    .first()
-                    .is_some_and(|t| crate::auth::compartment::type_in_compartment(t))
-            {
-                compartment = Some(("Patient".to_string(), pid));
+            if compartment.is_none() {
+                match types.first().map(String::as_str) {
+                    // The compartment filter does not match the Patient itself: narrow by id.
+                    Some("Patient") => pairs.push(("_id".to_string(), pid)),
+                    Some(t) if crate::auth::compartment::type_in_compartment(t) => {
+                        compartment = Some(("Patient".to_string(), pid));
+                    }
+                    _ => {}
+                }
             }
         }
     }
