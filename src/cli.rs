@@ -132,7 +132,11 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
 fn serve(config: Config) -> anyhow::Result<()> {
     actix_web::rt::System::new().block_on(async move {
         let store = crate::app::open_store(&config)?;
-        let scheme = if config.tls.is_some() { "https" } else { "http" };
+        let scheme = if config.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        };
         let built = crate::app::build(config, store)?;
         tracing::info!(
             "HMS Interop {} listening on {scheme}://{} (FHIR base {scheme}://{}/fhir)",

@@ -45,7 +45,9 @@ async fn login(srv: &TestServer, name: &str, totp_secret: &str) -> String {
     let code = credentials::current_totp(totp_secret).unwrap();
     let r = token_req(
         srv,
-        &format!("grant_type=password&username={name}&password=correct+horse+battery+staple&totp={code}"),
+        &format!(
+            "grant_type=password&username={name}&password=correct+horse+battery+staple&totp={code}"
+        ),
     )
     .await;
     assert_eq!(r.status, 200, "{}", r.text());
@@ -62,12 +64,16 @@ async fn get(srv: &TestServer, path: &str, token: &str) -> Resp {
 
 async fn post(srv: &TestServer, path: &str, body: &Value, token: &str) -> Resp {
     let auth = format!("Bearer {token}");
-    srv.client().post_h(path, body, &[("authorization", &auth)]).await
+    srv.client()
+        .post_h(path, body, &[("authorization", &auth)])
+        .await
 }
 
 async fn put(srv: &TestServer, path: &str, body: &Value, token: &str) -> Resp {
     let auth = format!("Bearer {token}");
-    srv.client().put_h(path, body, &[("authorization", &auth)]).await
+    srv.client()
+        .put_h(path, body, &[("authorization", &auth)])
+        .await
 }
 
 fn assert_forbidden(r: &Resp) {
@@ -128,8 +134,7 @@ async fn https_serves_metadata_with_security_headers() {
     });
     let mut roots = rustls::RootCertStore::empty();
     use rustls_pki_types::pem::PemObject;
-    for cert in rustls_pki_types::CertificateDer::pem_file_iter(fixtures.join("ca.pem")).unwrap()
-    {
+    for cert in rustls_pki_types::CertificateDer::pem_file_iter(fixtures.join("ca.pem")).unwrap() {
         roots.add(cert.unwrap()).unwrap();
     }
     let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
@@ -159,15 +164,17 @@ async fn https_serves_metadata_with_security_headers() {
     );
     // Plain HTTP to the TLS port fails; a client that does not trust the cert fails.
     let untrusting = awc::Client::builder()
-        .connector(awc::Connector::new().rustls_0_23(Arc::new(
-            rustls::ClientConfig::builder_with_provider(Arc::new(
-                rustls::crypto::ring::default_provider(),
-            ))
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_root_certificates(rustls::RootCertStore::empty())
-            .with_no_client_auth(),
-        )))
+        .connector(
+            awc::Connector::new().rustls_0_23(Arc::new(
+                rustls::ClientConfig::builder_with_provider(Arc::new(
+                    rustls::crypto::ring::default_provider(),
+                ))
+                .with_safe_default_protocol_versions()
+                .unwrap()
+                .with_root_certificates(rustls::RootCertStore::empty())
+                .with_no_client_auth(),
+            )),
+        )
         .finish();
     assert!(untrusting.get(&url).send().await.is_err());
 
@@ -175,7 +182,10 @@ async fn https_serves_metadata_with_security_headers() {
     let plain = TestServer::start(Backend::Sqlite);
     let r = plain.client().get("Patient").await;
     assert_eq!(r.status, 200);
-    assert_eq!(r.header("x-content-type-options").as_deref(), Some("nosniff"));
+    assert_eq!(
+        r.header("x-content-type-options").as_deref(),
+        Some("nosniff")
+    );
     assert_eq!(r.header("cache-control").as_deref(), Some("no-store"));
     assert!(r.header("strict-transport-security").is_none());
 }
@@ -193,10 +203,18 @@ async fn builtin_tokens_scopes_mfa_and_lockout() {
         assert_eq!(r.outcome()[0].0, "login");
         assert_eq!(c.get("metadata").await.status, 200);
         let r = c
-            .get(&format!("http://{}/.well-known/smart-configuration", srv.addr))
+            .get(&format!(
+                "http://{}/.well-known/smart-configuration",
+                srv.addr
+            ))
             .await;
         assert_eq!(r.status, 200);
-        assert!(r.json()["token_endpoint"].as_str().unwrap().ends_with("/auth/token"));
+        assert!(
+            r.json()["token_endpoint"]
+                .as_str()
+                .unwrap()
+                .ends_with("/auth/token")
+        );
 
         // A person without TOTP cannot get a token, even with the right password.
         iauth::add_user(&st, "nomfa", STRONG_PW, "user/*.cruds", None).unwrap();
@@ -214,7 +232,12 @@ async fn builtin_tokens_scopes_mfa_and_lockout() {
         let r = post(&srv, "Observation", &observation("x"), &token).await;
         assert_eq!(r.status, 201, "{}", r.text());
         let obs_id = r.json()["id"].as_str().unwrap().to_string();
-        assert_eq!(get(&srv, &format!("Observation/{obs_id}"), &token).await.status, 200);
+        assert_eq!(
+            get(&srv, &format!("Observation/{obs_id}"), &token)
+                .await
+                .status,
+            200
+        );
         assert_eq!(get(&srv, "Patient", &token).await.status, 200);
         // Wrong scope → 403 OperationOutcome forbidden.
         assert_forbidden(&post(&srv, "Patient", &json!({"resourceType": "Patient"}), &token).await);
@@ -237,9 +260,17 @@ async fn builtin_tokens_scopes_mfa_and_lockout() {
         let iss = format!("http://{}/auth", srv.addr);
         let good = json!({"iss": iss, "aud": srv.base, "sub": "alice", "exp": now + 600,
                           "iat": now, "scope": "user/*.rs"});
-        assert_eq!(get(&srv, "Patient", &hs256(key.as_bytes(), &good)).await.status, 200);
+        assert_eq!(
+            get(&srv, "Patient", &hs256(key.as_bytes(), &good))
+                .await
+                .status,
+            200
+        );
         let mut cases: Vec<(&str, String)> = Vec::new();
-        cases.push(("forged signature", hs256(b"not-the-server-secret-at-all!!", &good)));
+        cases.push((
+            "forged signature",
+            hs256(b"not-the-server-secret-at-all!!", &good),
+        ));
         let mut t = good.clone();
         t["exp"] = json!(now - 3600);
         cases.push(("expired", hs256(key.as_bytes(), &t)));
@@ -275,12 +306,19 @@ async fn builtin_tokens_scopes_mfa_and_lockout() {
         let client_secret = iauth::add_client(&st, "exporter", "system/*.read").unwrap();
         let r = token_req(
             &srv,
-            &format!("grant_type=client_credentials&client_id=exporter&client_secret={client_secret}"),
+            &format!(
+                "grant_type=client_credentials&client_id=exporter&client_secret={client_secret}"
+            ),
         )
         .await;
         assert_eq!(r.status, 200, "{}", r.text());
         let sys = r.json()["access_token"].as_str().unwrap().to_string();
-        assert_eq!(get(&srv, &format!("Observation/{obs_id}"), &sys).await.status, 200);
+        assert_eq!(
+            get(&srv, &format!("Observation/{obs_id}"), &sys)
+                .await
+                .status,
+            200
+        );
         assert_forbidden(&post(&srv, "Observation", &observation("x"), &sys).await);
         let r = token_req(
             &srv,
@@ -302,7 +340,9 @@ async fn builtin_tokens_scopes_mfa_and_lockout() {
         let code = credentials::current_totp(&bob).unwrap();
         let r = token_req(
             &srv,
-            &format!("grant_type=password&username=bob&password=correct+horse+battery+staple&totp={code}"),
+            &format!(
+                "grant_type=password&username=bob&password=correct+horse+battery+staple&totp={code}"
+            ),
         )
         .await;
         assert_eq!(r.status, 401, "locked account must be refused");
@@ -353,21 +393,37 @@ async fn patient_token_sees_only_its_compartment() {
         let code = credentials::current_totp(&secret).unwrap();
         let r = token_req(
             &srv,
-            &format!("grant_type=password&username=pat&password=correct+horse+battery+staple&totp={code}"),
+            &format!(
+                "grant_type=password&username=pat&password=correct+horse+battery+staple&totp={code}"
+            ),
         )
         .await;
         assert_eq!(r.json()["patient"], "p1");
         let tok = r.json()["access_token"].as_str().unwrap().to_string();
 
         // read / vread / history of another patient's data: 404, like an unknown id.
-        assert_eq!(get(&srv, &format!("Observation/{}", obs[0]), &tok).await.status, 200);
-        assert_eq!(get(&srv, &format!("Observation/{}", obs[1]), &tok).await.status, 404);
         assert_eq!(
-            get(&srv, &format!("Observation/{}/_history/1", obs[1]), &tok).await.status,
+            get(&srv, &format!("Observation/{}", obs[0]), &tok)
+                .await
+                .status,
+            200
+        );
+        assert_eq!(
+            get(&srv, &format!("Observation/{}", obs[1]), &tok)
+                .await
+                .status,
             404
         );
         assert_eq!(
-            get(&srv, &format!("Observation/{}/_history", obs[1]), &tok).await.status,
+            get(&srv, &format!("Observation/{}/_history/1", obs[1]), &tok)
+                .await
+                .status,
+            404
+        );
+        assert_eq!(
+            get(&srv, &format!("Observation/{}/_history", obs[1]), &tok)
+                .await
+                .status,
             404
         );
         assert_eq!(get(&srv, "Patient/p2", &tok).await.status, 404);
@@ -375,7 +431,10 @@ async fn patient_token_sees_only_its_compartment() {
         // search: only its own patient's resources, includes filtered too.
         let r = get(&srv, "Observation", &tok).await;
         assert_eq!(r.status, 200, "{}", r.text());
-        assert_eq!(ids(&r.json(), "match"), vec![format!("Observation/{}", obs[0])]);
+        assert_eq!(
+            ids(&r.json(), "match"),
+            vec![format!("Observation/{}", obs[0])]
+        );
         let r = get(&srv, "Patient", &tok).await;
         assert_eq!(ids(&r.json(), "match"), vec!["Patient/p1".to_string()]);
         let r = get(&srv, "Observation?subject=Patient/p2", &tok).await;
@@ -391,9 +450,14 @@ async fn patient_token_sees_only_its_compartment() {
         // compartment search of another patient, chains, _has, system search: refused.
         assert_eq!(get(&srv, "Patient/p2/Observation", &tok).await.status, 404);
         assert_eq!(get(&srv, "Patient/p1/Observation", &tok).await.status, 200);
-        assert_eq!(get(&srv, "Observation?subject.name=p2", &tok).await.status, 400);
         assert_eq!(
-            get(&srv, "Patient?_has:Observation:subject:status=final", &tok).await.status,
+            get(&srv, "Observation?subject.name=p2", &tok).await.status,
+            400
+        );
+        assert_eq!(
+            get(&srv, "Patient?_has:Observation:subject:status=final", &tok)
+                .await
+                .status,
             400
         );
         assert_forbidden(&get(&srv, "?_type=Observation", &tok).await);
@@ -407,7 +471,12 @@ async fn patient_token_sees_only_its_compartment() {
 async fn patient_write_scope_stays_in_compartment() {
     let srv = builtin(Backend::Sqlite);
     let st = store(&srv);
-    let secret = person(&st, "pw", "patient/Observation.cruds patient/Patient.r", Some("p1"));
+    let secret = person(
+        &st,
+        "pw",
+        "patient/Observation.cruds patient/Patient.r",
+        Some("p1"),
+    );
     let tok = login(&srv, "pw", &secret).await;
     let r = post(&srv, "Observation", &observation("p1"), &tok).await;
     assert_eq!(r.status, 201, "{}", r.text());
@@ -429,9 +498,8 @@ async fn external_rs256_tokens_against_a_jwks() {
         c.mllp.addr = None;
     });
     use rustls_pki_types::pem::PemObject;
-    let der =
-        rustls_pki_types::PrivatePkcs1KeyDer::from_pem_file(fixtures.join("rsa-private.pem"))
-            .unwrap();
+    let der = rustls_pki_types::PrivatePkcs1KeyDer::from_pem_file(fixtures.join("rsa-private.pem"))
+        .unwrap();
     let key = jsonwebtoken::EncodingKey::from_rsa_der(der.secret_pkcs1_der());
     let now = jsonwebtoken::get_current_timestamp();
     let sign = |claims: &Value, kid: &str| {
@@ -441,15 +509,29 @@ async fn external_rs256_tokens_against_a_jwks() {
     };
     let good = json!({"iss": "https://idp.example", "aud": srv.base, "sub": "svc", "exp": now + 300,
                       "scope": "system/Patient.read"});
-    assert_eq!(get(&srv, "Patient", &sign(&good, "test-key-1")).await.status, 200);
+    assert_eq!(
+        get(&srv, "Patient", &sign(&good, "test-key-1"))
+            .await
+            .status,
+        200
+    );
     assert_forbidden(&get(&srv, "Observation", &sign(&good, "test-key-1")).await);
-    assert_unauthorized(&get(&srv, "Patient", &sign(&good, "other-key")).await, "unknown kid");
+    assert_unauthorized(
+        &get(&srv, "Patient", &sign(&good, "other-key")).await,
+        "unknown kid",
+    );
     let mut t = good.clone();
     t["iss"] = json!("https://idp.example.evil");
-    assert_unauthorized(&get(&srv, "Patient", &sign(&t, "test-key-1")).await, "issuer");
+    assert_unauthorized(
+        &get(&srv, "Patient", &sign(&t, "test-key-1")).await,
+        "issuer",
+    );
     let mut t = good.clone();
     t["typ"] = json!("ID");
-    assert_unauthorized(&get(&srv, "Patient", &sign(&t, "test-key-1")).await, "id token");
+    assert_unauthorized(
+        &get(&srv, "Patient", &sign(&t, "test-key-1")).await,
+        "id token",
+    );
     // HS256 with the public modulus as secret (algorithm confusion) is refused.
     let hs = hs256(b"whatever-secret-the-attacker-picks", &good);
     assert_unauthorized(&get(&srv, "Patient", &hs).await, "HS256 in external mode");

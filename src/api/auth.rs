@@ -37,7 +37,10 @@ impl Authenticator {
             AuthMode::Builtin => {
                 let s = store
                     .write(|c| -> Result<String, Error> {
-                        Ok(crate::store::secret::get_or_create(c, "access-token-hs256")?)
+                        Ok(crate::store::secret::get_or_create(
+                            c,
+                            "access-token-hs256",
+                        )?)
                     })
                     .map_err(|e| e.to_string())?
                     .into_bytes();
@@ -125,7 +128,10 @@ impl Guard {
                 if inside {
                     Ok(())
                 } else {
-                    Err(Error::NotFound(format!("{}/{} is not known", s.res_type, s.id)))
+                    Err(Error::NotFound(format!(
+                        "{}/{} is not known",
+                        s.res_type, s.id
+                    )))
                 }
             }
         }
@@ -159,13 +165,17 @@ pub fn authenticate(req: &HttpRequest, st: &AppState, segs: &[&str]) -> Result<G
         .headers()
         .get("authorization")
         .and_then(|v| v.to_str().ok())
-        .ok_or_else(|| Error::Unauthorized("an access token is required (Authorization: Bearer)".into()))?;
+        .ok_or_else(|| {
+            Error::Unauthorized("an access token is required (Authorization: Bearer)".into())
+        })?;
     let token = value
         .strip_prefix("Bearer ")
         .or_else(|| value.strip_prefix("bearer "))
         .map(str::trim)
         .filter(|t| !t.is_empty())
-        .ok_or_else(|| Error::Unauthorized("an access token is required (Authorization: Bearer)".into()))?;
+        .ok_or_else(|| {
+            Error::Unauthorized("an access token is required (Authorization: Bearer)".into())
+        })?;
     let issuers = match a.mode {
         AuthMode::Builtin => vec![a.builtin_issuer(req)],
         _ => a.external_issuers.clone(),
@@ -238,7 +248,9 @@ async fn smart_configuration(
     let a = &state.auth;
     let body = match a.mode {
         AuthMode::None => {
-            return Err(Error::NotFound("authentication is not enabled on this server".into()).into());
+            return Err(
+                Error::NotFound("authentication is not enabled on this server".into()).into(),
+            );
         }
         AuthMode::Builtin => {
             let issuer = a.builtin_issuer(&req);
@@ -269,11 +281,10 @@ fn oauth_error(status: StatusCode, code: &str, description: &str) -> HttpRespons
     if status == StatusCode::UNAUTHORIZED {
         r.insert_header(("WWW-Authenticate", "Bearer"));
     }
-    r.content_type("application/json")
-        .body(
-            serde_json::to_vec(&json!({"error": code, "error_description": description}))
-                .unwrap_or_default(),
-        )
+    r.content_type("application/json").body(
+        serde_json::to_vec(&json!({"error": code, "error_description": description}))
+            .unwrap_or_default(),
+    )
 }
 
 fn basic_credentials(req: &HttpRequest) -> Option<(String, String)> {
@@ -295,10 +306,13 @@ async fn token_endpoint(
 ) -> Result<HttpResponse, ApiError> {
     let st = state.get_ref().clone();
     if st.auth.mode != AuthMode::Builtin {
-        return Err(Error::NotFound("this server does not issue tokens (--auth builtin)".into()).into());
+        return Err(
+            Error::NotFound("this server does not issue tokens (--auth builtin)".into()).into(),
+        );
     }
     let body = read_body(payload, 64 * 1024).await?;
-    let text = String::from_utf8(body).map_err(|_| Error::invalid(None, "form body is not UTF-8"))?;
+    let text =
+        String::from_utf8(body).map_err(|_| Error::invalid(None, "form body is not UTF-8"))?;
     let form = crate::search::criteria::form_pairs(&text);
     let get = |k: &str| form.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
     let grant_type = get("grant_type").unwrap_or_default();
@@ -356,11 +370,16 @@ async fn token_endpoint(
                 .insert_header(("Pragma", "no-cache"))
                 .body(serde_json::to_vec(&body).unwrap_or_default()))
         }
-        Err(Error::Unauthorized(m)) => Ok(oauth_error(StatusCode::UNAUTHORIZED, "invalid_grant", &m)),
+        Err(Error::Unauthorized(m)) => {
+            Ok(oauth_error(StatusCode::UNAUTHORIZED, "invalid_grant", &m))
+        }
         Err(Error::Invalid(issues)) => Ok(oauth_error(
             StatusCode::BAD_REQUEST,
             "invalid_request",
-            &issues.first().map(|i| i.diagnostics.clone()).unwrap_or_default(),
+            &issues
+                .first()
+                .map(|i| i.diagnostics.clone())
+                .unwrap_or_default(),
         )),
         Err(e) => Err(e.into()),
     }

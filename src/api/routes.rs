@@ -21,9 +21,9 @@ use crate::store::history::Scope;
 use super::AppState;
 use super::auth::{Guard, check_bundle};
 use super::error::ApiError;
-use crate::auth::scopes::{Access, Perm};
 use super::negotiate::{self, check_accept, check_content_type, header, if_match, read_body};
 use super::render;
+use crate::auth::scopes::{Access, Perm};
 
 type Reply = Result<HttpResponse, ApiError>;
 
@@ -627,16 +627,18 @@ async fn search(
             }
         }
         if let Some(pid) = patient {
-            if !matches!(scope, SearchScope::Type(_) | SearchScope::Compartment { .. }) {
+            if !matches!(
+                scope,
+                SearchScope::Type(_) | SearchScope::Compartment { .. }
+            ) {
                 return Err(Error::Forbidden(
                     "system-wide search is not available to patient-context tokens; search one type".into(),
                 )
                 .into());
             }
-            if pairs
-                .iter()
-                .any(|(k, _)| k.starts_with("_has") || k.split(':').next().is_some_and(|n| n.contains('.')))
-            {
+            if pairs.iter().any(|(k, _)| {
+                k.starts_with("_has") || k.split(':').next().is_some_and(|n| n.contains('.'))
+            }) {
                 return Err(Error::invalid(
                     None,
                     "chained and _has search parameters are not available to patient-context tokens",

@@ -45,9 +45,18 @@ mod tests {
             "code": {"text": "x"}, "subject": {"reference": "Patient/p1"}});
         assert!(contains(&obs, "p1"));
         assert!(!contains(&obs, "p2"));
-        assert!(contains(&json!({"resourceType": "Patient", "id": "p1"}), "p1"));
-        assert!(!contains(&json!({"resourceType": "Patient", "id": "p2"}), "p1"));
-        assert!(contains(&json!({"resourceType": "Organization", "id": "o"}), "p1"));
+        assert!(contains(
+            &json!({"resourceType": "Patient", "id": "p1"}),
+            "p1"
+        ));
+        assert!(!contains(
+            &json!({"resourceType": "Patient", "id": "p2"}),
+            "p1"
+        ));
+        assert!(contains(
+            &json!({"resourceType": "Organization", "id": "o"}),
+            "p1"
+        ));
         assert!(type_in_compartment("Observation"));
         assert!(!type_in_compartment("Organization"));
     }

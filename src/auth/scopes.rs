@@ -112,7 +112,12 @@ pub enum Access {
 /// The best access `scopes` give for (type, perm): a user/ or system/ scope gives full access, a
 /// patient/ scope gives access within the token's patient; None when nothing allows it (or a
 /// patient/ scope applies but the token carries no patient).
-pub fn access(scopes: &[Scope], patient: Option<&str>, resource_type: &str, perm: Perm) -> Option<Access> {
+pub fn access(
+    scopes: &[Scope],
+    patient: Option<&str>,
+    resource_type: &str,
+    perm: Perm,
+) -> Option<Access> {
     let mut patient_ok = false;
     for s in scopes.iter().filter(|s| s.allows(resource_type, perm)) {
         match s.context {
@@ -132,16 +137,36 @@ mod tests {
 
     #[test]
     fn v1_and_v2() {
-        let s = parse_all("openid launch patient/*.read user/Patient.write system/Observation.* patient/Encounter.rs x/y.z patient/Condition.sr patient/Obs.r?code=1");
+        let s = parse_all(
+            "openid launch patient/*.read user/Patient.write system/Observation.* patient/Encounter.rs x/y.z patient/Condition.sr patient/Obs.r?code=1",
+        );
         assert_eq!(s.len(), 4);
-        assert_eq!(access(&s, Some("p1"), "Observation", Perm::Read), Some(Access::Full));
-        assert_eq!(access(&s, Some("p1"), "Encounter", Perm::Search), Some(Access::Patient("p1".into())));
+        assert_eq!(
+            access(&s, Some("p1"), "Observation", Perm::Read),
+            Some(Access::Full)
+        );
+        assert_eq!(
+            access(&s, Some("p1"), "Encounter", Perm::Search),
+            Some(Access::Patient("p1".into()))
+        );
         assert_eq!(access(&s, None, "Encounter", Perm::Search), None);
         assert_eq!(access(&s, Some("p1"), "Encounter", Perm::Create), None);
-        assert_eq!(access(&s, Some("p1"), "Patient", Perm::Update), Some(Access::Full));
-        assert_eq!(access(&s, Some("p1"), "Patient", Perm::Delete), Some(Access::Full));
+        assert_eq!(
+            access(&s, Some("p1"), "Patient", Perm::Update),
+            Some(Access::Full)
+        );
+        assert_eq!(
+            access(&s, Some("p1"), "Patient", Perm::Delete),
+            Some(Access::Full)
+        );
         assert_eq!(access(&s, Some("p1"), "Claim", Perm::Create), None);
-        assert_eq!(access(&parse_all("user/*.cruds"), None, "Claim", Perm::Delete), Some(Access::Full));
-        assert_eq!(access(&parse_all("user/*.rs"), None, "Claim", Perm::Delete), None);
+        assert_eq!(
+            access(&parse_all("user/*.cruds"), None, "Claim", Perm::Delete),
+            Some(Access::Full)
+        );
+        assert_eq!(
+            access(&parse_all("user/*.rs"), None, "Claim", Perm::Delete),
+            None
+        );
     }
 }

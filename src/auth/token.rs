@@ -60,8 +60,8 @@ pub fn now_secs() -> u64 {
 
 /// Signs `claims` with HS256.
 pub fn issue_hs256(secret: &[u8], claims: &Claims) -> Result<String, Error> {
-    let key = EncodingKey::from_secret(secret)
-        .map_err(|e| Error::Internal(format!("token key: {e}")))?;
+    let key =
+        EncodingKey::from_secret(secret).map_err(|e| Error::Internal(format!("token key: {e}")))?;
     let mut header = Header::new(Algorithm::HS256);
     header.typ = Some("at+jwt".into());
     jsonwebtoken::encode(&header, claims, &key)
@@ -117,8 +117,12 @@ pub fn validate(
         }
     })?;
     let c = data.claims;
-    if c.token_use.as_deref().is_some_and(|u| u.eq_ignore_ascii_case("id"))
-        || c.typ.as_deref().is_some_and(|u| u.eq_ignore_ascii_case("id"))
+    if c.token_use
+        .as_deref()
+        .is_some_and(|u| u.eq_ignore_ascii_case("id"))
+        || c.typ
+            .as_deref()
+            .is_some_and(|u| u.eq_ignore_ascii_case("id"))
     {
         return Err(invalid("an ID token is not an access token"));
     }

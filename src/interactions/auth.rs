@@ -47,7 +47,10 @@ pub fn add_user(
 ) -> Result<(), Error> {
     check_name(username)?;
     if password.chars().count() < 12 {
-        return Err(Error::invalid(None, "the password needs at least 12 characters"));
+        return Err(Error::invalid(
+            None,
+            "the password needs at least 12 characters",
+        ));
     }
     let hash = credentials::hash_password(password)?;
     let added = store.write(|c| -> Result<bool, Error> {
@@ -88,7 +91,8 @@ pub fn disable(store: &Store, kind: Kind, name: &str) -> Result<(), Error> {
 /// Enrols (or re-enrols) TOTP for a user: returns (base32 secret, otpauth:// URL).
 pub fn mfa_enroll(store: &Store, username: &str) -> Result<(String, String), Error> {
     let (secret, url) = credentials::new_totp(username)?;
-    let ok = store.write(|c| -> Result<bool, Error> { Ok(rows::set_totp(c, username, &secret)?) })?;
+    let ok =
+        store.write(|c| -> Result<bool, Error> { Ok(rows::set_totp(c, username, &secret)?) })?;
     if ok {
         Ok((secret, url))
     } else {
@@ -110,7 +114,9 @@ pub fn add_client(store: &Store, client_id: &str, scope: &str) -> Result<String,
     if added {
         Ok(secret)
     } else {
-        Err(Error::Conflict(format!("client {client_id} already exists")))
+        Err(Error::Conflict(format!(
+            "client {client_id} already exists"
+        )))
     }
 }
 
@@ -216,7 +222,10 @@ pub fn token(store: &Store, grant: &Grant<'_>, ctx: &TokenContext<'_>) -> Result
     store.write(|c| -> Result<(), Error> { Ok(rows::reset_failures(c, kind, name)?) })?;
     let scope = narrow(&scope, ctx.requested_scope);
     if scope.is_empty() {
-        return Err(Error::invalid(None, "invalid_scope: none of the requested scopes is granted"));
+        return Err(Error::invalid(
+            None,
+            "invalid_scope: none of the requested scopes is granted",
+        ));
     }
     let iat = token::now_secs();
     let claims = Claims {
@@ -242,6 +251,12 @@ pub fn token(store: &Store, grant: &Grant<'_>, ctx: &TokenContext<'_>) -> Result
 fn fail(store: &Store, kind: Kind, name: &str, now: i64) -> Result<(), Error> {
     tracing::warn!(account = %name, "failed authentication attempt");
     store.write(|c| -> Result<(), Error> {
-        Ok(rows::record_failure(c, kind, name, MAX_FAILURES, now + LOCK_SECS)?)
+        Ok(rows::record_failure(
+            c,
+            kind,
+            name,
+            MAX_FAILURES,
+            now + LOCK_SECS,
+        )?)
     })
 }

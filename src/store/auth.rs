@@ -106,12 +106,10 @@ pub fn set_totp(c: &mut AnyConnection, username: &str, secret: &str) -> Result<b
 
 pub fn disable(c: &mut AnyConnection, kind: Kind, name: &str) -> Result<bool, StoreError> {
     let (table, key) = kind.table_key();
-    let n = sql_query(format!(
-        "UPDATE {table} SET disabled = $1 WHERE {key} = $2"
-    ))
-    .bind::<Bool, _>(true)
-    .bind::<Text, _>(name)
-    .execute(c)?;
+    let n = sql_query(format!("UPDATE {table} SET disabled = $1 WHERE {key} = $2"))
+        .bind::<Bool, _>(true)
+        .bind::<Text, _>(name)
+        .execute(c)?;
     Ok(n == 1)
 }
 
