@@ -59,7 +59,8 @@ pub struct ServerArgs {
     /// External mode: accepted token issuers, comma-separated.
     #[arg(long, env = "HMS_AUTH_ISSUERS", value_name = "URLS")]
     pub auth_issuers: Option<String>,
-    /// External mode: JSON Web Key Set file with the issuers' public keys.
+    /// External mode: JSON Web Key Set file with the issuers' public keys.  [default: discovered
+    /// from each issuer's /.well-known/openid-configuration]
     #[arg(long, env = "HMS_AUTH_JWKS_FILE", value_name = "FILE")]
     pub auth_jwks_file: Option<PathBuf>,
     /// HL7 v2 MLLP listen address.  [default: 127.0.0.1:2575]
@@ -167,7 +168,8 @@ pub struct AuthConfig {
     pub issuer: Option<String>,
     /// External: accepted issuers.
     pub external_issuers: Vec<String>,
-    /// External: JWKS file.
+    /// External: JWKS file; None discovers each issuer's `jwks_uri` through
+    /// `/.well-known/openid-configuration`.
     pub jwks_file: Option<PathBuf>,
 }
 
@@ -300,9 +302,9 @@ impl Config {
             .filter(|s| !s.is_empty())
             .collect();
         let jwks_file = args.auth_jwks_file.clone().or(file.auth_jwks_file);
-        if mode == AuthMode::External && (external_issuers.is_empty() || jwks_file.is_none()) {
+        if mode == AuthMode::External && external_issuers.is_empty() {
             return Err(ConfigError::Invalid(
-                "--auth external needs --auth-issuers and --auth-jwks-file".into(),
+                "--auth external needs --auth-issuers (HMS_AUTH_ISSUERS)".into(),
             ));
         }
         let auth = AuthConfig {

@@ -536,3 +536,75 @@ async fn external_rs256_tokens_against_a_jwks() {
     let hs = hs256(b"whatever-secret-the-attacker-picks", &good);
     assert_unauthorized(&get(&srv, "Patient", &hs).await, "HS256 in external mode");
 }
+
+#[actix_web::test]
+async fn external_keys_discovered_from_the_issuer() {
+    use actix_web::{App, HttpResponse, HttpServer, web};
+    let jwks = std::fs::read(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/auth/jwks.json"),
+    )
+    .unwrap();
+    // A stand-in OpenID provider: discovery document + JWKS.
+    let idp = HttpServer::new(move || {
+        let jwks = jwks.clone();
+        App::new()
+            .route(
+                "/.well-known/openid-configuration",
+                web::get().to(|req: actix_web::HttpRequest| async move {
+                    let host = req.connection_info().host().to_string();
+                    HttpResponse::Ok().json(json!({
+                        "issuer": format!("http://{host}"),
+                        "jwks_uri": format!("http://{host}/keys")
+                    }))
+                }),
+            )
+            .route(
+                "/keys",
+                web::get().to(move || {
+                    let jwks = jwks.clone();
+                    async move {
+                        HttpResponse::Ok()
+                            .content_type("application/json")
+                            .body(jwks)
+                    }
+                }),
+            )
+    })
+    .workers(1)
+    .bind("127.0.0.1:0")
+    .unwrap();
+    let issuer = format!("http://{}", idp.addrs()[0]);
+    let idp = idp.run();
+    let idp_handle = idp.handle();
+    actix_web::rt::spawn(idp);
+
+    let iss = issuer.clone();
+    let srv = TestServer::start_with(Backend::Sqlite, move |c| {
+        c.auth.mode = AuthMode::External;
+        c.auth.external_issuers = vec![iss];
+        c.auth.jwks_file = None;
+        c.mllp.addr = None;
+    });
+    use rustls_pki_types::pem::PemObject;
+    let der = rustls_pki_types::PrivatePkcs1KeyDer::from_pem_file(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/auth/rsa-private.pem"),
+    )
+    .unwrap();
+    let key = jsonwebtoken::EncodingKey::from_rsa_der(der.secret_pkcs1_der());
+    let mut h = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
+    h.kid = Some("test-key-1".into());
+    let now = jsonwebtoken::get_current_timestamp();
+    let claims = json!({"iss": issuer, "aud": srv.base, "sub": "svc", "exp": now + 300,
+                        "scope": "system/*.rs"});
+    let tok = jsonwebtoken::encode(&h, &claims, &key).unwrap();
+    let r = get(&srv, "Patient", &tok).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    // A second request uses the cached keys.
+    idp_handle.stop(false).await;
+    assert_eq!(get(&srv, "Patient", &tok).await.status, 200);
+    let mut expired = claims.clone();
+    expired["exp"] = json!(now - 3600);
+    let tok = jsonwebtoken::encode(&h, &expired, &key).unwrap();
+    assert_unauthorized(&get(&srv, "Patient", &tok).await, "expired");
+}

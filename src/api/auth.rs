@@ -26,6 +26,8 @@ pub struct Authenticator {
     issuer: Option<String>,
     external_issuers: Vec<String>,
     keys: Option<Keys>,
+    /// External without a JWKS file: keys discovered from the issuers, refreshed on unknown `kid`.
+    remote: Option<Remote>,
     /// Builtin: HS256 signing secret (per database, so every node agrees).
     secret: Vec<u8>,
 }
@@ -47,19 +49,18 @@ impl Authenticator {
                 let key = jsonwebtoken::DecodingKey::from_secret(&s).map_err(|e| e.to_string())?;
                 (Some(Keys::Hmac(key)), s)
             }
-            AuthMode::External => {
-                let path = config
-                    .jwks_file
-                    .as_deref()
-                    .ok_or("--auth external needs --auth-jwks-file")?;
-                (Some(Keys::Jwks(token::load_jwks(path)?)), Vec::new())
-            }
+            AuthMode::External => match config.jwks_file.as_deref() {
+                Some(path) => (Some(Keys::Jwks(token::load_jwks(path)?)), Vec::new()),
+                None => (None, Vec::new()),
+            },
         };
+        let remote = (config.mode == AuthMode::External && keys.is_none()).then(Remote::default);
         Ok(Authenticator {
             mode: config.mode,
             issuer: config.issuer.clone(),
             external_issuers: config.external_issuers.clone(),
             keys,
+            remote,
             secret,
         })
     }
@@ -77,6 +78,98 @@ impl Authenticator {
             }
         }
     }
+}
+
+/// Least time between two JWKS downloads (an unknown `kid` must not let clients flood the issuer).
+const JWKS_REFRESH_SECS: u64 = 60;
+
+/// Keys discovered from the external issuers.
+#[derive(Default)]
+struct Remote {
+    /// The keys and when they were last fetched (None: never).
+    state: std::sync::RwLock<(jsonwebtoken::jwk::JwkSet, Option<std::time::Instant>)>,
+}
+
+impl Remote {
+    /// The current keys; downloaded first when none are known or `kid` is unknown (rate-limited).
+    async fn keys(&self, issuers: &[String], kid: Option<&str>) -> Result<Keys, Error> {
+        let (set, fresh_needed) = {
+            let g = self
+                .state
+                .read()
+                .map_err(|_| Error::Internal("JWKS lock poisoned".into()))?;
+            let known = match kid {
+                Some(k) => g.0.find(k).is_some(),
+                None => !g.0.keys.is_empty(),
+            };
+            let may_fetch =
+                g.1.is_none_or(|t| t.elapsed().as_secs() >= JWKS_REFRESH_SECS);
+            (g.0.clone(), !known && may_fetch)
+        };
+        if !fresh_needed {
+            return Ok(Keys::Jwks(set));
+        }
+        let fetched = fetch_jwks(issuers).await;
+        let mut g = self
+            .state
+            .write()
+            .map_err(|_| Error::Internal("JWKS lock poisoned".into()))?;
+        g.1 = Some(std::time::Instant::now());
+        match fetched {
+            Ok(set) => {
+                g.0 = set.clone();
+                Ok(Keys::Jwks(set))
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot fetch the issuers' JWKS");
+                if g.0.keys.is_empty() {
+                    Err(Error::Unavailable(
+                        "the token issuer's keys cannot be fetched; try again later".into(),
+                    ))
+                } else {
+                    Ok(Keys::Jwks(g.0.clone()))
+                }
+            }
+        }
+    }
+}
+
+/// OpenID discovery: `{issuer}/.well-known/openid-configuration` → `jwks_uri` → keys, for every
+/// issuer (merged).
+async fn fetch_jwks(issuers: &[String]) -> Result<jsonwebtoken::jwk::JwkSet, String> {
+    let client = awc::Client::builder()
+        .timeout(std::time::Duration::from_secs(10))
+        .finish();
+    let mut all = jsonwebtoken::jwk::JwkSet::default();
+    for iss in issuers {
+        let url = format!("{iss}/.well-known/openid-configuration");
+        let mut res = client
+            .get(&url)
+            .send()
+            .await
+            .map_err(|e| format!("{url}: {e}"))?;
+        if !res.status().is_success() {
+            return Err(format!("{url}: HTTP {}", res.status().as_u16()));
+        }
+        let conf: Value = res.json().await.map_err(|e| format!("{url}: {e}"))?;
+        let jwks_uri = conf
+            .get("jwks_uri")
+            .and_then(Value::as_str)
+            .ok_or_else(|| format!("{url}: no jwks_uri"))?
+            .to_string();
+        let mut res = client
+            .get(&jwks_uri)
+            .send()
+            .await
+            .map_err(|e| format!("{jwks_uri}: {e}"))?;
+        if !res.status().is_success() {
+            return Err(format!("{jwks_uri}: HTTP {}", res.status().as_u16()));
+        }
+        let set: jsonwebtoken::jwk::JwkSet =
+            res.json().await.map_err(|e| format!("{jwks_uri}: {e}"))?;
+        all.keys.extend(set.keys);
+    }
+    Ok(all)
 }
 
 /// The caller of a /fhir request: None when authentication is off (everything allowed).
@@ -153,12 +246,9 @@ fn exempt(req: &HttpRequest, segs: &[&str]) -> bool {
 }
 
 /// Checks the bearer token of a /fhir request (401 when missing or invalid).
-pub fn authenticate(req: &HttpRequest, st: &AppState, segs: &[&str]) -> Result<Guard, Error> {
+pub async fn authenticate(req: &HttpRequest, st: &AppState, segs: &[&str]) -> Result<Guard, Error> {
     let a = &st.auth;
-    let Some(keys) = &a.keys else {
-        return Ok(Guard(None));
-    };
-    if exempt(req, segs) {
+    if a.mode == AuthMode::None || exempt(req, segs) {
         return Ok(Guard(None));
     }
     let value = req
@@ -181,6 +271,18 @@ pub fn authenticate(req: &HttpRequest, st: &AppState, segs: &[&str]) -> Result<G
         _ => a.external_issuers.clone(),
     };
     let audience = super::routes::base_url(req, st);
+    let fetched;
+    let keys = match (&a.keys, &a.remote) {
+        (Some(k), _) => k,
+        (None, Some(r)) => {
+            let kid = jsonwebtoken::decode_header(token)
+                .map_err(|_| Error::Unauthorized("invalid token: malformed".into()))?
+                .kid;
+            fetched = r.keys(&a.external_issuers, kid.as_deref()).await?;
+            &fetched
+        }
+        (None, None) => return Err(Error::Internal("no token keys configured".into())),
+    };
     let p = token::validate(token, keys, &issuers, &audience)?;
     Ok(Guard(Some(p)))
 }

@@ -39,7 +39,7 @@ pub(super) async fn blocking<T: Send + 'static>(
 pub async fn dispatch(req: HttpRequest, payload: Payload, state: web::Data<AppState>) -> Reply {
     let path = req.match_info().query("tail").to_string();
     let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
-    let g = super::auth::authenticate(&req, state.get_ref(), &segs)?;
+    let g = super::auth::authenticate(&req, state.get_ref(), &segs).await?;
     if !super::billing::negotiates_itself(&segs) {
         check_accept(&req)?;
     }
