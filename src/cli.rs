@@ -48,6 +48,15 @@ pub enum Command {
     /// HL7 v2: send files over MLLP, list or replay stored messages.
     #[command(subcommand)]
     Hl7(Hl7Command),
+    /// The hash-chained audit log.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Walk the audit chain; exit 1 and name the first altered, inserted or deleted record.
+    Verify(ServerArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -123,6 +132,24 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Hl7(cmd) => crate::hl7_cli::run(cmd),
+        Command::Audit(AuditCommand::Verify(args)) => {
+            let config = Config::load(&args)?;
+            crate::telemetry::init(config.log_format);
+            let store = crate::app::open_store(&config)?;
+            use crate::interactions::audit::{Verified, verify};
+            match verify(&store)? {
+                Verified::Intact { records } => {
+                    println!("audit log intact: {records} records");
+                    Ok(())
+                }
+                Verified::Altered { seq } => {
+                    anyhow::bail!("audit log record {seq} was altered (its hash does not match)")
+                }
+                Verified::Broken { seq } => anyhow::bail!(
+                    "audit log chain broken at record {seq}: a record before it was deleted or inserted"
+                ),
+            }
+        }
         Command::User(cmd) => crate::auth_cli::run_user(cmd),
         Command::Client(cmd) => crate::auth_cli::run_client(cmd),
         Command::Claims(cmd) => crate::claims_cli::run(cmd),

@@ -608,3 +608,41 @@ async fn external_keys_discovered_from_the_issuer() {
     let tok = jsonwebtoken::encode(&h, &expired, &key).unwrap();
     assert_unauthorized(&get(&srv, "Patient", &tok).await, "expired");
 }
+
+#[actix_web::test]
+async fn audit_chain_records_writes_and_detects_tampering() {
+    use hms::interactions::audit::{Verified, verify};
+    for b in backends() {
+        let srv = TestServer::start(b);
+        let c = srv.client();
+        let r = c.post("Patient", &json!({"resourceType": "Patient"})).await;
+        let id = r.json()["id"].as_str().unwrap().to_string();
+        let r = c
+            .put(
+                &format!("Patient/{id}"),
+                &json!({"resourceType": "Patient", "id": id, "active": true}),
+            )
+            .await;
+        assert_eq!(r.status, 200);
+        assert_eq!(c.delete(&format!("Patient/{id}")).await.status, 204);
+        let tx = json!({"resourceType": "Bundle", "type": "transaction", "entry": [
+            {"resource": {"resourceType": "Patient"}, "request": {"method": "POST", "url": "Patient"}},
+            {"resource": {"resourceType": "Patient"}, "request": {"method": "POST", "url": "Patient"}}]});
+        assert_eq!(c.post("", &tx).await.status, 200);
+        let st = store(&srv);
+        assert_eq!(verify(&st).unwrap(), Verified::Intact { records: 5 });
+        // A rolled-back transaction leaves no audit record.
+        let bad = json!({"resourceType": "Bundle", "type": "transaction", "entry": [
+            {"resource": {"resourceType": "Patient"}, "request": {"method": "POST", "url": "Patient"}},
+            {"resource": {"resourceType": "Patient", "birthDate": "nope"}, "request": {"method": "POST", "url": "Patient"}}]});
+        assert_eq!(c.post("", &bad).await.status, 400);
+        assert_eq!(verify(&st).unwrap(), Verified::Intact { records: 5 });
+        // Altered, deleted, inserted records are found.
+        srv.exec_sql(
+            "UPDATE audit_log SET event = replace(event, '\"delete\"', '\"read\"') WHERE seq = 3",
+        );
+        assert_eq!(verify(&st).unwrap(), Verified::Altered { seq: 3 });
+        srv.exec_sql("DELETE FROM audit_log WHERE seq = 3");
+        assert_eq!(verify(&st).unwrap(), Verified::Broken { seq: 4 });
+    }
+}

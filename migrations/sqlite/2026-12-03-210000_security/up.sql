@@ -19,3 +19,11 @@ CREATE TABLE auth_client (
     failed_attempts INTEGER NOT NULL DEFAULT 0,
     locked_until    BIGINT
 );
+-- Hash-chained audit log: one AuditEvent per create/update/delete, written in the write's own
+-- transaction. hash = SHA-256(prev_hash || canonical JSON of event), hex; the first prev_hash is ''.
+CREATE TABLE audit_log (
+    seq       INTEGER PRIMARY KEY AUTOINCREMENT,
+    prev_hash TEXT NOT NULL,
+    hash      TEXT NOT NULL,
+    event     TEXT NOT NULL
+);
