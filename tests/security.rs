@@ -478,6 +478,15 @@ async fn patient_write_scope_stays_in_compartment() {
         Some("p1"),
     );
     let tok = login(&srv, "pw", &secret).await;
+    // The same TOTP code is accepted once (replay refused), and that counts as a failure.
+    let reused = credentials::current_totp(&secret).unwrap();
+    let form = format!(
+        "grant_type=password&username=pw&password=correct+horse+battery+staple&totp={reused}"
+    );
+    let first = token_req(&srv, &form).await.status;
+    assert_eq!(token_req(&srv, &form).await.status, 401);
+    // (The first may have been the code of `login` above, hence refused too.)
+    assert!(first == 200 || first == 401);
     let r = post(&srv, "Observation", &observation("p1"), &tok).await;
     assert_eq!(r.status, 201, "{}", r.text());
     let id = r.json()["id"].as_str().unwrap().to_string();

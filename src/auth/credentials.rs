@@ -53,12 +53,11 @@ pub fn new_totp(account: &str) -> Result<(String, String), Error> {
     Ok((b32, url))
 }
 
-/// True when `code` is the current code (±1 step) for the secret.
-pub fn check_totp(secret_b32: &str, code: &str) -> bool {
-    match totp_for(secret_b32, "user") {
-        Ok(t) => t.check_current(code.trim()).is_some(),
-        Err(_) => false,
-    }
+/// The time step `code` belongs to when it is a current code (±1 step) for the secret.
+pub fn check_totp(secret_b32: &str, code: &str) -> Option<u64> {
+    totp_for(secret_b32, "user")
+        .ok()?
+        .check_current(code.trim())
 }
 
 /// The current code (for tests and tooling).
@@ -79,7 +78,7 @@ mod tests {
         let (secret, url) = new_totp("alice").unwrap();
         assert!(url.starts_with("otpauth://totp/"));
         let code = current_totp(&secret).unwrap();
-        assert!(check_totp(&secret, &code));
-        assert!(!check_totp(&secret, "000000x"));
+        assert!(check_totp(&secret, &code).is_some());
+        assert!(check_totp(&secret, "000000x").is_none());
     }
 }

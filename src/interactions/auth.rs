@@ -184,12 +184,15 @@ pub fn token(store: &Store, grant: &Grant<'_>, ctx: &TokenContext<'_>) -> Result
             if user.disabled || user.locked_until.is_some_and(|t| t > now) {
                 return Err(denied());
             }
-            let ok = credentials::verify_password(password, &user.password_hash)
-                && match (&user.totp_secret, totp) {
-                    (Some(secret), Some(code)) => credentials::check_totp(secret, code),
-                    // People must use MFA: without an enrolled TOTP there is no token.
-                    _ => false,
-                };
+            // People must use MFA: without an enrolled TOTP there is no token. A code is
+            // accepted once: its step must be later than the last accepted one.
+            let step = match (&user.totp_secret, totp) {
+                (Some(secret), Some(code)) => credentials::check_totp(secret, code)
+                    .and_then(|s| i64::try_from(s).ok())
+                    .filter(|s| user.totp_last_step.is_none_or(|last| *s > last)),
+                _ => None,
+            };
+            let ok = step.is_some() && credentials::verify_password(password, &user.password_hash);
             if !ok {
                 fail(store, Kind::User, username, now)?;
                 if user.totp_secret.is_none() {
@@ -199,6 +202,11 @@ pub fn token(store: &Store, grant: &Grant<'_>, ctx: &TokenContext<'_>) -> Result
                     ));
                 }
                 return Err(denied());
+            }
+            if let Some(step) = step {
+                store.write(|c| -> Result<(), Error> {
+                    Ok(rows::set_totp_step(c, username, step)?)
+                })?;
             }
             (Kind::User, *username, user.scope, user.patient)
         }

@@ -14,6 +14,8 @@ pub struct UserRow {
     pub password_hash: String,
     #[diesel(sql_type = Nullable<Text>)]
     pub totp_secret: Option<String>,
+    #[diesel(sql_type = Nullable<BigInt>)]
+    pub totp_last_step: Option<i64>,
     #[diesel(sql_type = Text)]
     pub scope: String,
     #[diesel(sql_type = Nullable<Text>)]
@@ -80,7 +82,7 @@ pub fn insert_user(
 
 pub fn get_user(c: &mut AnyConnection, username: &str) -> Result<Option<UserRow>, StoreError> {
     let rows: Vec<UserRow> = sql_query(
-        "SELECT username, password_hash, totp_secret, scope, patient, disabled, failed_attempts, \
+        "SELECT username, password_hash, totp_secret, totp_last_step, scope, patient, disabled, failed_attempts, \
          locked_until FROM auth_user WHERE username = $1",
     )
     .bind::<Text, _>(username)
@@ -90,18 +92,29 @@ pub fn get_user(c: &mut AnyConnection, username: &str) -> Result<Option<UserRow>
 
 pub fn list_users(c: &mut AnyConnection) -> Result<Vec<UserRow>, StoreError> {
     Ok(sql_query(
-        "SELECT username, password_hash, totp_secret, scope, patient, disabled, failed_attempts, \
+        "SELECT username, password_hash, totp_secret, totp_last_step, scope, patient, disabled, failed_attempts, \
          locked_until FROM auth_user ORDER BY username",
     )
     .load(c)?)
 }
 
 pub fn set_totp(c: &mut AnyConnection, username: &str, secret: &str) -> Result<bool, StoreError> {
-    let n = sql_query("UPDATE auth_user SET totp_secret = $1 WHERE username = $2")
-        .bind::<Text, _>(secret)
+    let n = sql_query(
+        "UPDATE auth_user SET totp_secret = $1, totp_last_step = NULL WHERE username = $2",
+    )
+    .bind::<Text, _>(secret)
+    .bind::<Text, _>(username)
+    .execute(c)?;
+    Ok(n == 1)
+}
+
+/// Records the TOTP step just used (a later login needs a later step).
+pub fn set_totp_step(c: &mut AnyConnection, username: &str, step: i64) -> Result<(), StoreError> {
+    sql_query("UPDATE auth_user SET totp_last_step = $1 WHERE username = $2")
+        .bind::<BigInt, _>(step)
         .bind::<Text, _>(username)
         .execute(c)?;
-    Ok(n == 1)
+    Ok(())
 }
 
 pub fn disable(c: &mut AnyConnection, kind: Kind, name: &str) -> Result<bool, StoreError> {

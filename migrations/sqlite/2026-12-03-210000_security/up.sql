@@ -5,6 +5,8 @@ CREATE TABLE auth_user (
     username        TEXT    PRIMARY KEY,
     password_hash   TEXT    NOT NULL,
     totp_secret     TEXT,
+    -- Last accepted TOTP time step: a code is accepted once (RFC 6238 §5.2).
+    totp_last_step  BIGINT,
     scope           TEXT    NOT NULL,
     patient         TEXT,
     disabled        BOOLEAN NOT NULL DEFAULT FALSE,
