@@ -193,6 +193,9 @@ impl TestServer {
                 let mut c =
                     diesel::sqlite::SqliteConnection::establish(&path.display().to_string())
                         .expect("sqlite");
+                // The server's workers hold short write locks: wait for them, as the server does.
+                c.batch_execute("PRAGMA busy_timeout = 30000;")
+                    .expect("busy_timeout");
                 c.batch_execute(sql).expect("sql");
             }
             (None, Some(schema)) => {
