@@ -86,6 +86,10 @@ pub fn check_exposure(config: &Config) -> Result<(), StartError> {
              --no-mllp, or --insecure-allow-remote (HMS_INSECURE_ALLOW_REMOTE=true) if you really mean it"
         )));
     }
+    if config.auth.mode != crate::config::AuthMode::None {
+        // Every /fhir request needs a valid access token: any listen address is allowed.
+        return Ok(());
+    }
     if config.http_addr.ip().is_loopback() {
         tracing::warn!(
             "NO AUTHENTICATION IS CONFIGURED: every client can read and write all data. \
@@ -131,6 +135,8 @@ pub fn build(config: Config, store: Store) -> Result<Built, StartError> {
     check_exposure(&config)?;
     let mllp_store = store.clone();
     let config = Arc::new(config);
+    let authenticator = api::auth::Authenticator::new(&config.auth, &store)
+        .map_err(|e| StartError::Config(format!("cannot initialise authentication: {e}")))?;
     let replicas = open_replicas(&config)?;
     let mut services = Services::new(store)
         .map_err(|e| StartError::Config(format!("cannot initialise services: {e}")))?
@@ -140,6 +146,7 @@ pub fn build(config: Config, store: Store) -> Result<Built, StartError> {
         services: services.clone(),
         config: config.clone(),
         started_at: crate::store::now_micros(),
+        auth: Arc::new(authenticator),
     };
     let data = web::Data::new(state);
     api::metrics::install();
@@ -148,16 +155,26 @@ pub fn build(config: Config, store: Store) -> Result<Built, StartError> {
             .app_data(data.clone())
             .wrap(from_fn(api::consistency::mint))
             .wrap(from_fn(api::metrics::track))
+            .wrap(from_fn(api::security_headers))
             .wrap(from_fn(api::request_log))
             .configure(api::configure)
     })
     .workers(config.http_workers)
-    .shutdown_timeout(30)
-    .bind(config.http_addr)
-    .map_err(|source| StartError::Bind {
+    .shutdown_timeout(30);
+    let bind_err = |source| StartError::Bind {
         addr: config.http_addr,
         source,
-    })?;
+    };
+    let server = match &config.tls {
+        Some((cert, key)) => {
+            let tls = crate::mllp::tls::server_config(cert, key)
+                .map_err(|e| StartError::Config(format!("HTTPS: {e}")))?;
+            server
+                .bind_rustls_0_23(config.http_addr, tls)
+                .map_err(bind_err)?
+        }
+        None => server.bind(config.http_addr).map_err(bind_err)?,
+    };
     let addr = server.addrs().first().copied().unwrap_or(config.http_addr);
     let mllp = match config.mllp.addr {
         Some(addr) => Some(crate::mllp::listener::start(

@@ -46,9 +46,24 @@ pub enum Command {
     /// Billing: 837P export, 835 import, 270/271 eligibility (against the local store).
     #[command(subcommand)]
     Claims(crate::claims_cli::ClaimsCommand),
+    /// Builtin authentication: people (password + TOTP).
+    #[command(subcommand)]
+    User(crate::auth_cli::UserCommand),
+    /// Builtin authentication: system clients (client_credentials).
+    #[command(subcommand)]
+    Client(crate::auth_cli::ClientCommand),
     /// HL7 v2: send files over MLLP, list or replay stored messages.
     #[command(subcommand)]
     Hl7(Hl7Command),
+    /// The hash-chained audit log.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Walk the audit chain; exit 1 and name the first altered, inserted or deleted record.
+    Verify(ServerArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -133,6 +148,26 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Hl7(cmd) => crate::hl7_cli::run(cmd),
+        Command::Audit(AuditCommand::Verify(args)) => {
+            let config = Config::load(&args)?;
+            crate::telemetry::init(config.log_format);
+            let store = crate::app::open_store(&config)?;
+            use crate::interactions::audit::{Verified, verify};
+            match verify(&store)? {
+                Verified::Intact { records } => {
+                    println!("audit log intact: {records} records");
+                    Ok(())
+                }
+                Verified::Altered { seq } => {
+                    anyhow::bail!("audit log record {seq} was altered (its hash does not match)")
+                }
+                Verified::Broken { seq } => anyhow::bail!(
+                    "audit log chain broken at record {seq}: a record before it was deleted or inserted"
+                ),
+            }
+        }
+        Command::User(cmd) => crate::auth_cli::run_user(cmd),
+        Command::Client(cmd) => crate::auth_cli::run_client(cmd),
         Command::Claims(cmd) => crate::claims_cli::run(cmd),
         Command::Sync(cmd) => crate::sync::cli::run(cmd),
     }
@@ -141,9 +176,14 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
 fn serve(config: Config) -> anyhow::Result<()> {
     actix_web::rt::System::new().block_on(async move {
         let store = crate::app::open_store(&config)?;
+        let scheme = if config.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        };
         let built = crate::app::build(config, store)?;
         tracing::info!(
-            "HMS Interop {} listening on http://{} (FHIR base http://{}/fhir)",
+            "HMS Interop {} listening on {scheme}://{} (FHIR base {scheme}://{}/fhir)",
             env!("CARGO_PKG_VERSION"),
             built.addr,
             built.addr

@@ -51,6 +51,26 @@ pub struct ServerArgs {
     /// Allow binding a non-loopback address although no authentication is configured.
     #[arg(long, env = "HMS_INSECURE_ALLOW_REMOTE")]
     pub insecure_allow_remote: bool,
+    /// PEM certificate chain: serve HTTPS (TLS 1.2+) instead of HTTP (needs --tls-key).
+    #[arg(long, env = "HMS_TLS_CERT", value_name = "FILE")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key for --tls-cert.
+    #[arg(long, env = "HMS_TLS_KEY", value_name = "FILE")]
+    pub tls_key: Option<PathBuf>,
+    /// Authentication: none, builtin (users, clients and tokens in this server) or external
+    /// (validate RS256 JWTs from an external authorization server).  [default: none]
+    #[arg(long, env = "HMS_AUTH", value_name = "MODE")]
+    pub auth: Option<String>,
+    /// Issuer (`iss`) of the tokens this server issues in builtin mode.  [default: <scheme>://<host>/auth]
+    #[arg(long, env = "HMS_AUTH_ISSUER", value_name = "URL")]
+    pub auth_issuer: Option<String>,
+    /// External mode: accepted token issuers, comma-separated.
+    #[arg(long, env = "HMS_AUTH_ISSUERS", value_name = "URLS")]
+    pub auth_issuers: Option<String>,
+    /// External mode: JSON Web Key Set file with the issuers' public keys.  [default: discovered
+    /// from each issuer's /.well-known/openid-configuration]
+    #[arg(long, env = "HMS_AUTH_JWKS_FILE", value_name = "FILE")]
+    pub auth_jwks_file: Option<PathBuf>,
     /// HL7 v2 MLLP listen address.  [default: 127.0.0.1:2575]
     #[arg(long = "mllp", env = "HMS_MLLP_ADDR", value_name = "ADDR")]
     pub mllp_addr: Option<SocketAddr>,
@@ -100,6 +120,12 @@ struct FileConfig {
     http_workers: Option<usize>,
     log_format: Option<String>,
     insecure_allow_remote: Option<bool>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
+    auth: Option<String>,
+    auth_issuer: Option<String>,
+    auth_issuers: Option<String>,
+    auth_jwks_file: Option<PathBuf>,
     mllp_addr: Option<SocketAddr>,
     no_mllp: Option<bool>,
     mllp_tls_cert: Option<PathBuf>,
@@ -141,9 +167,36 @@ pub struct Config {
     pub log_format: LogFormat,
     pub insecure_allow_remote: bool,
     pub sync: crate::sync::config::SyncConfig,
+    /// HTTPS: (certificate chain, private key) PEM files; None serves plain HTTP.
+    pub tls: Option<(PathBuf, PathBuf)>,
+    pub auth: AuthConfig,
     pub mllp: MllpConfig,
     /// X12 envelope settings (billing).
     pub x12: X12Config,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AuthMode {
+    /// No authentication (loopback only unless --insecure-allow-remote).
+    #[default]
+    None,
+    /// Users, clients and HS256 access tokens managed by this server.
+    Builtin,
+    /// RS256 access tokens from an external authorization server, checked against a JWKS.
+    External,
+}
+
+/// How /fhir requests are authenticated.
+#[derive(Debug, Clone, Default)]
+pub struct AuthConfig {
+    pub mode: AuthMode,
+    /// Builtin: the `iss` of issued tokens (None: derived from the request).
+    pub issuer: Option<String>,
+    /// External: accepted issuers.
+    pub external_issuers: Vec<String>,
+    /// External: JWKS file; None discovers each issuer's `jwks_uri` through
+    /// `/.well-known/openid-configuration`.
+    pub jwks_file: Option<PathBuf>,
 }
 
 /// The HL7 v2 MLLP listener.
@@ -243,6 +296,49 @@ impl Config {
                 ));
             }
         };
+        let http_tls = match (
+            args.tls_cert.clone().or(file.tls_cert),
+            args.tls_key.clone().or(file.tls_key),
+        ) {
+            (Some(c), Some(k)) => Some((c, k)),
+            (None, None) => None,
+            _ => {
+                return Err(ConfigError::Invalid(
+                    "HTTPS needs both --tls-cert and --tls-key".into(),
+                ));
+            }
+        };
+        let mode = match args.auth.clone().or(file.auth).as_deref().map(str::trim) {
+            None | Some("none") => AuthMode::None,
+            Some("builtin") => AuthMode::Builtin,
+            Some("external") => AuthMode::External,
+            Some(other) => {
+                return Err(ConfigError::Invalid(format!(
+                    "auth must be none, builtin or external, got {other:?}"
+                )));
+            }
+        };
+        let external_issuers: Vec<String> = args
+            .auth_issuers
+            .clone()
+            .or(file.auth_issuers)
+            .unwrap_or_default()
+            .split(',')
+            .map(|s| s.trim().trim_end_matches('/').to_string())
+            .filter(|s| !s.is_empty())
+            .collect();
+        let jwks_file = args.auth_jwks_file.clone().or(file.auth_jwks_file);
+        if mode == AuthMode::External && external_issuers.is_empty() {
+            return Err(ConfigError::Invalid(
+                "--auth external needs --auth-issuers (HMS_AUTH_ISSUERS)".into(),
+            ));
+        }
+        let auth = AuthConfig {
+            mode,
+            issuer: args.auth_issuer.clone().or(file.auth_issuer),
+            external_issuers,
+            jwks_file,
+        };
         let mllp = MllpConfig {
             addr: (!no_mllp).then(|| {
                 args.mllp_addr
@@ -323,6 +419,8 @@ impl Config {
                 || file.insecure_allow_remote.unwrap_or(false),
             x12,
             sync,
+            tls: http_tls,
+            auth,
         })
     }
 }

@@ -10,6 +10,12 @@ pub enum Error {
     /// 400: the request or resource is invalid; the issues name each element and reason.
     #[error("invalid request: {}", summary(.0))]
     Invalid(Vec<Issue>),
+    /// 401: no, or no valid, access token. The message never includes the token.
+    #[error("unauthorized: {0}")]
+    Unauthorized(String),
+    /// 403: a valid token whose scopes do not allow this interaction.
+    #[error("forbidden: {0}")]
+    Forbidden(String),
     /// 404
     #[error("not found: {0}")]
     NotFound(String),

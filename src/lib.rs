@@ -6,6 +6,8 @@
 
 pub mod api;
 pub mod app;
+pub mod auth;
+pub mod auth_cli;
 pub mod bench;
 pub mod claims_cli;
 pub mod cli;

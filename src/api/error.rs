@@ -36,6 +36,8 @@ impl std::fmt::Display for ApiError {
 pub fn classify(e: &Error) -> (StatusCode, &'static str) {
     match e {
         Error::Invalid(_) => (StatusCode::BAD_REQUEST, "invalid"),
+        Error::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "login"),
+        Error::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
         Error::NotFound(_) => (StatusCode::NOT_FOUND, "not-found"),
         Error::Gone(_) => (StatusCode::GONE, "deleted"),
         Error::MethodNotAllowed(_) => (StatusCode::METHOD_NOT_ALLOWED, "not-supported"),
@@ -81,6 +83,8 @@ pub fn issues_of(e: &Error) -> Vec<Issue> {
 fn message_of(e: &Error) -> String {
     match e {
         Error::NotFound(m)
+        | Error::Unauthorized(m)
+        | Error::Forbidden(m)
         | Error::Gone(m)
         | Error::MethodNotAllowed(m)
         | Error::NotAcceptable(m)
@@ -113,6 +117,16 @@ impl ResponseError for ApiError {
         if status == StatusCode::METHOD_NOT_ALLOWED {
             // Allow is required with 405; our routes accept these at most.
             resp.insert_header(("Allow", "GET, HEAD, POST, PUT, DELETE, PATCH"));
+        }
+        if status == StatusCode::UNAUTHORIZED {
+            // RFC 6750: a 401 names the scheme; a rejected token (vs. none) says invalid_token.
+            let value = match &self.0 {
+                Error::Unauthorized(m) if m.starts_with("invalid token") => {
+                    "Bearer error=\"invalid_token\""
+                }
+                _ => "Bearer",
+            };
+            resp.insert_header(("WWW-Authenticate", value));
         }
         resp.body(serde_json::to_vec(&body).unwrap_or_default())
     }

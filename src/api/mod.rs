@@ -1,5 +1,6 @@
 //! The HTTP edge (actix-web): route table, health endpoints, request logging.
 
+pub mod auth;
 pub mod billing;
 pub mod consistency;
 pub mod error;
@@ -27,12 +28,15 @@ pub struct AppState {
     pub config: Arc<Config>,
     /// When this process started (µs), shown as the CapabilityStatement date.
     pub started_at: i64,
+    /// Bearer-token validation (and token issuing in builtin mode).
+    pub auth: Arc<auth::Authenticator>,
 }
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/health/live", web::get().to(live))
         .route("/health/ready", web::get().to(ready))
         .route("/metrics", web::get().to(metrics::render))
+        .configure(auth::configure)
         .route("/fhir", web::route().to(routes::dispatch))
         .route("/fhir/{tail:.*}", web::route().to(routes::dispatch))
         .default_service(web::route().to(not_found));
@@ -66,6 +70,40 @@ async fn not_found(req: actix_web::HttpRequest) -> Result<HttpResponse, ApiError
         req.path()
     ))
     .into())
+}
+
+/// Security headers on every response: `X-Content-Type-Options: nosniff`; `Cache-Control:
+/// no-store` on FHIR and auth responses (they carry PHI or tokens) unless the handler set one;
+/// `Strict-Transport-Security` when serving HTTPS.
+pub async fn security_headers(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    use actix_web::http::header::{self, HeaderValue};
+    let tls = req
+        .app_data::<web::Data<AppState>>()
+        .is_some_and(|s| s.config.tls.is_some());
+    let path = req.path();
+    let sensitive = path == "/fhir"
+        || path.starts_with("/fhir/")
+        || path.starts_with("/auth/")
+        || path.starts_with("/.well-known/");
+    let mut res = next.call(req).await?;
+    let h = res.headers_mut();
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    if sensitive && !h.contains_key(header::CACHE_CONTROL) {
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    if tls {
+        h.insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000"),
+        );
+    }
+    Ok(res)
 }
 
 /// One log line per request with a request id (also returned as X-Request-Id). The query string is

@@ -20,9 +20,11 @@ use crate::search::criteria::form_pairs;
 use crate::store::history::Scope;
 
 use super::AppState;
+use super::auth::{Guard, check_bundle};
 use super::error::ApiError;
 use super::negotiate::{self, check_accept, check_content_type, header, if_match, read_body};
 use super::render;
+use crate::auth::scopes::{Access, Perm};
 
 type Reply = Result<HttpResponse, ApiError>;
 
@@ -38,12 +40,21 @@ pub(super) async fn blocking<T: Send + 'static>(
 pub async fn dispatch(req: HttpRequest, payload: Payload, state: web::Data<AppState>) -> Reply {
     let path = req.match_info().query("tail").to_string();
     let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    let g = super::auth::authenticate(&req, state.get_ref(), &segs).await?;
     if !super::billing::negotiates_itself(&segs) {
         check_accept(&req)?;
     }
     let m = req.method().clone();
     let st = super::consistency::scoped(&req, state.get_ref().clone());
     if super::billing::is_billing_route(&segs) {
+        if let ["$import-835"] = segs.as_slice() {
+            for t in ["ClaimResponse", "PaymentReconciliation"] {
+                g.check_full(t, Perm::Create)?;
+                g.check_full(t, Perm::Update)?;
+            }
+        } else {
+            g.check_full("Claim", Perm::Read)?;
+        }
         return super::billing::route(&req, payload, &st, &segs).await;
     }
     match (segs.as_slice(), &m) {
@@ -51,18 +62,24 @@ pub async fn dispatch(req: HttpRequest, payload: Payload, state: web::Data<AppSt
             search(
                 &req,
                 &st,
+                &g,
                 SearchScope::System,
                 req.query_string().to_string(),
             )
             .await
         }
-        ([], &Method::POST) => transaction(&req, payload, &st).await,
+        ([], &Method::POST) => transaction(&req, payload, &st, &g).await,
         (["metadata"], &Method::GET) => Ok(render::json(
             &req,
             StatusCode::OK,
             capability_bytes(&req, &st),
         )),
-        (["_history"], &Method::GET) => history(&req, &st, Scope::System).await,
+        (["_history"], &Method::GET) => {
+            for t in hms_fhir::model::Model::r4().resource_types() {
+                g.check_full(t, Perm::Search)?;
+            }
+            history(&req, &st, Scope::System, None).await
+        }
         (["metadata"] | ["_history"], _) => Err(not_allowed(&m, &path)),
         ([t], _) => {
             let t = ResourceType::parse(t)?;
@@ -71,15 +88,26 @@ pub async fn dispatch(req: HttpRequest, payload: Payload, state: web::Data<AppSt
                     search(
                         &req,
                         &st,
+                        &g,
                         SearchScope::Type(t),
                         req.query_string().to_string(),
                     )
                     .await
                 }
-                Method::POST => create(&req, payload, &st, t).await,
-                Method::PUT => conditional_update(&req, payload, &st, t).await,
-                Method::DELETE => conditional_delete(&req, &st, t).await,
+                Method::POST => {
+                    let access = g.check(t.as_str(), Perm::Create)?;
+                    create(&req, payload, &st, t, access).await
+                }
+                Method::PUT => {
+                    g.check_full(t.as_str(), Perm::Update)?;
+                    conditional_update(&req, payload, &st, t).await
+                }
+                Method::DELETE => {
+                    g.check_full(t.as_str(), Perm::Delete)?;
+                    conditional_delete(&req, &st, t).await
+                }
                 Method::PATCH => {
+                    g.check_full(t.as_str(), Perm::Update)?;
                     let target = PatchTarget::Criteria(criteria_of(&req)?);
                     patch(&req, payload, &st, t, target).await
                 }
@@ -97,11 +125,12 @@ pub async fn dispatch(req: HttpRequest, payload: Payload, state: web::Data<AppSt
                 .copied()
                 .collect::<Vec<_>>()
                 .join("&");
-            search(&req, &st, SearchScope::Type(t), q).await
+            search(&req, &st, &g, SearchScope::Type(t), q).await
         }
         ([t, "_history"], &Method::GET) => {
             let t = ResourceType::parse(t)?;
-            history(&req, &st, Scope::Type(t.to_string())).await
+            g.check_full(t.as_str(), Perm::Search)?;
+            history(&req, &st, Scope::Type(t.to_string()), None).await
         }
         (["Patient", "$everything"], &Method::GET) => everything(&req, &st, None).await,
         (["Patient", id, "$everything"], &Method::GET) => {
@@ -112,25 +141,56 @@ pub async fn dispatch(req: HttpRequest, payload: Payload, state: web::Data<AppSt
             let t = ResourceType::parse(t)?;
             let id = LogicalId::parse(id)?;
             match m {
-                Method::GET | Method::HEAD => read_resource(&req, &st, t, id).await,
-                Method::PUT => update(&req, payload, &st, t, id).await,
-                Method::DELETE => delete(&req, &st, t, id).await,
-                Method::PATCH => patch(&req, payload, &st, t, PatchTarget::Id(id)).await,
+                Method::GET | Method::HEAD => {
+                    let access = g.check(t.as_str(), Perm::Read)?;
+                    read_resource(&req, &st, &g, &access, t, id).await
+                }
+                Method::PUT => {
+                    let access = g.check(t.as_str(), Perm::Update)?;
+                    guard_existing(&st, &g, &access, &t, &id).await?;
+                    update(&req, payload, &st, t, id, access).await
+                }
+                Method::DELETE => {
+                    let access = g.check(t.as_str(), Perm::Delete)?;
+                    guard_existing(&st, &g, &access, &t, &id).await?;
+                    delete(&req, &st, t, id).await
+                }
+                Method::PATCH => {
+                    // The patched result is not re-checked: patient-context tokens cannot patch.
+                    g.check_full(t.as_str(), Perm::Update)?;
+                    patch(&req, payload, &st, t, PatchTarget::Id(id)).await
+                }
                 _ => Err(not_allowed(&m, &path)),
             }
         }
         ([t, id, "_history"], &Method::GET) => {
             let t = ResourceType::parse(t)?;
             let id = LogicalId::parse(id)?;
-            history(&req, &st, Scope::Instance(t.to_string(), id.to_string())).await
+            let access = g.check(t.as_str(), Perm::Read)?;
+            let restrict = match &access {
+                Access::Full => None,
+                Access::Patient(_) => {
+                    guard_existing(&st, &g, &access, &t, &id).await?;
+                    Some((g.clone(), access))
+                }
+            };
+            history(
+                &req,
+                &st,
+                Scope::Instance(t.to_string(), id.to_string()),
+                restrict,
+            )
+            .await
         }
         ([t, id, "_history", v], &Method::GET) => {
             let t = ResourceType::parse(t)?;
             let id = LogicalId::parse(id)?;
             let v = parse_version(v)
                 .ok_or_else(|| Error::invalid(None, format!("invalid version id {v:?}")))?;
+            let access = g.check(t.as_str(), Perm::Read)?;
             let svc = st.services.clone();
             let s = blocking(move || read::vread(&svc, &t, &id, v)).await?;
+            g.visible(&access, &s)?;
             Ok(render::resource(&req, s))
         }
         (["Subscription", id, op @ ("$status" | "$events")], &Method::GET) => {
@@ -142,12 +202,17 @@ pub async fn dispatch(req: HttpRequest, payload: Payload, state: web::Data<AppSt
             let compartment = ResourceType::parse(ct)?;
             let id = LogicalId::parse(id)?;
             let target = ResourceType::parse(target)?;
+            if let Access::Patient(pid) = g.check(target.as_str(), Perm::Search)?
+                && (compartment.as_str() != "Patient" || id.as_str() != pid)
+            {
+                return Err(Error::NotFound(format!("{compartment}/{id} is not known")).into());
+            }
             let scope = SearchScope::Compartment {
                 compartment,
                 id,
                 target,
             };
-            search(&req, &st, scope, req.query_string().to_string()).await
+            search(&req, &st, &g, scope, req.query_string().to_string()).await
         }
         (segs, _) if known_shape(segs) => Err(not_allowed(&m, &path)),
         _ => Err(Error::NotFound(format!("no FHIR endpoint at /{path}")).into()),
@@ -171,7 +236,7 @@ fn not_allowed(m: &Method, path: &str) -> ApiError {
     Error::MethodNotAllowed(format!("{m} is not supported on /{path}")).into()
 }
 
-fn base_url(req: &HttpRequest, st: &AppState) -> String {
+pub(crate) fn base_url(req: &HttpRequest, st: &AppState) -> String {
     match &st.config.base_url {
         Some(b) => b.trim_end_matches('/').to_string(),
         None => {
@@ -205,9 +270,50 @@ async fn body_json(req: &HttpRequest, payload: Payload, st: &AppState) -> Result
     parse_body(&bytes)
 }
 
-async fn read_resource(req: &HttpRequest, st: &AppState, t: ResourceType, id: LogicalId) -> Reply {
+/// Patient-context writes and history: the current resource must be in the token's compartment
+/// (404 otherwise, as if unknown). A resource that does not exist yet passes (update-as-create is
+/// checked on the new body).
+async fn guard_existing(
+    st: &AppState,
+    g: &Guard,
+    access: &Access,
+    t: &ResourceType,
+    id: &LogicalId,
+) -> Result<(), Error> {
+    if *access == Access::Full {
+        return Ok(());
+    }
+    let svc = st.services.clone();
+    let (t, id) = (t.clone(), id.clone());
+    match blocking(move || read::read(&svc, &t, &id)).await {
+        Ok(s) => g.visible(access, &s),
+        Err(Error::NotFound(_)) | Err(Error::Gone(_)) => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// Patient-context writes: the resource written must be in the token's compartment (403).
+fn check_body(access: &Access, resource: &Value) -> Result<(), Error> {
+    match access {
+        Access::Full => Ok(()),
+        Access::Patient(pid) if crate::auth::compartment::contains(resource, pid) => Ok(()),
+        Access::Patient(_) => Err(Error::Forbidden(
+            "a patient-context token can only write resources in its patient's compartment".into(),
+        )),
+    }
+}
+
+async fn read_resource(
+    req: &HttpRequest,
+    st: &AppState,
+    g: &Guard,
+    access: &Access,
+    t: ResourceType,
+    id: LogicalId,
+) -> Reply {
     let svc = st.services.clone();
     let s = blocking(move || read::read(&svc, &t, &id)).await?;
+    g.visible(access, &s)?;
     if let Some(inm) = header(req, "if-none-match")
         && inm
             .split(',')
@@ -224,8 +330,21 @@ async fn read_resource(req: &HttpRequest, st: &AppState, t: ResourceType, id: Lo
     Ok(render::resource(req, s))
 }
 
-async fn create(req: &HttpRequest, payload: Payload, st: &AppState, t: ResourceType) -> Reply {
+async fn create(
+    req: &HttpRequest,
+    payload: Payload,
+    st: &AppState,
+    t: ResourceType,
+    access: Access,
+) -> Reply {
     let resource = body_json(req, payload, st).await?;
+    check_body(&access, &resource)?;
+    if access != Access::Full && header(req, "if-none-exist").is_some() {
+        return Err(Error::Forbidden(
+            "conditional create is not available to patient-context tokens".into(),
+        )
+        .into());
+    }
     let if_none_exist = header(req, "if-none-exist").map(|s| s.trim_start_matches('?').to_string());
     let svc = st.services.clone();
     let w = blocking(move || write::create(&svc, &t, resource, if_none_exist.as_deref())).await?;
@@ -251,8 +370,10 @@ async fn update(
     st: &AppState,
     t: ResourceType,
     id: LogicalId,
+    access: Access,
 ) -> Reply {
     let resource = body_json(req, payload, st).await?;
+    check_body(&access, &resource)?;
     let im = if_match(req)?;
     let inm_any = header(req, "if-none-match") == Some("*");
     let svc = st.services.clone();
@@ -352,9 +473,14 @@ async fn everything(req: &HttpRequest, st: &AppState, patient: Option<LogicalId>
 }
 
 /// POST [base]: a transaction or batch Bundle.
-async fn transaction(req: &HttpRequest, payload: Payload, st: &AppState) -> Reply {
+async fn transaction(req: &HttpRequest, payload: Payload, st: &AppState, g: &Guard) -> Reply {
     check_content_type(req)?;
     let body = read_body(payload, st.config.max_body_bytes).await?;
+    if g.0.is_some() {
+        // Authorisation needs every entry's method and URL: only then is the Bundle parsed whole.
+        let bundle = parse_body(&body)?;
+        check_bundle(g, &bundle)?;
+    }
     let opts = transaction::Options {
         respond: match negotiate::prefer(req).ret {
             negotiate::Return::Minimal => Respond::Minimal,
@@ -427,7 +553,13 @@ async fn conditional_delete(req: &HttpRequest, st: &AppState, t: ResourceType) -
     Ok(deleted_reply(d))
 }
 
-async fn history(req: &HttpRequest, st: &AppState, scope: Scope) -> Reply {
+/// `restrict`: patient-context access, whose versions outside the compartment are left out.
+async fn history(
+    req: &HttpRequest,
+    st: &AppState,
+    scope: Scope,
+    restrict: Option<(Guard, Access)>,
+) -> Reply {
     let q = ihistory::parse_query(scope.clone(), req.query_string())?;
     let svc = st.services.clone();
     let qc = q.clone();
@@ -461,6 +593,11 @@ async fn history(req: &HttpRequest, st: &AppState, scope: Scope) -> Reply {
     let entries: Vec<Entry> = page
         .entries
         .into_iter()
+        .filter(|e| {
+            restrict
+                .as_ref()
+                .is_none_or(|(g, a)| e.stored.body.is_none() || g.visible(a, &e.stored).is_ok())
+        })
         .map(|e| {
             let s = e.stored;
             let url = format!("{}/{}", s.res_type, s.id);
@@ -504,10 +641,16 @@ enum SearchScope {
     System,
 }
 
-async fn search(req: &HttpRequest, st: &AppState, scope: SearchScope, query: String) -> Reply {
+async fn search(
+    req: &HttpRequest,
+    st: &AppState,
+    g: &Guard,
+    scope: SearchScope,
+    query: String,
+) -> Reply {
     let strict = negotiate::prefer(req).strict;
     let base = base_url(req, st);
-    let pairs = form_pairs(&query);
+    let mut pairs = form_pairs(&query);
     let (types, compartment, path) = match &scope {
         SearchScope::Type(t) => (vec![t.to_string()], None, format!("{base}/{t}")),
         SearchScope::Compartment {
@@ -540,6 +683,45 @@ async fn search(req: &HttpRequest, st: &AppState, scope: SearchScope, query: Str
             (types, None, base.clone())
         }
     };
+    let mut compartment = compartment;
+    if g.0.is_some() {
+        let mut patient = None;
+        for t in &types {
+            if let Access::Patient(pid) = g.check(t, Perm::Search)? {
+                patient = Some(pid);
+            }
+        }
+        if let Some(pid) = patient {
+            if !matches!(
+                scope,
+                SearchScope::Type(_) | SearchScope::Compartment { .. }
+            ) {
+                return Err(Error::Forbidden(
+                    "system-wide search is not available to patient-context tokens; search one type".into(),
+                )
+                .into());
+            }
+            if pairs.iter().any(|(k, _)| {
+                k.starts_with("_has") || k.split(':').next().is_some_and(|n| n.contains('.'))
+            }) {
+                return Err(Error::invalid(
+                    None,
+                    "chained and _has search parameters are not available to patient-context tokens",
+                )
+                .into());
+            }
+            if compartment.is_none() {
+                match types.first().map(String::as_str) {
+                    // The compartment filter does not match the Patient itself: narrow by id.
+                    Some("Patient") => pairs.push(("_id".to_string(), pid)),
+                    Some(t) if crate::auth::compartment::type_in_compartment(t) => {
+                        compartment = Some(("Patient".to_string(), pid));
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
     let type_param = pairs.iter().find(|(k, _)| k == "_type").cloned();
     let svc = st.services.clone();
     let base_c = base.clone();
@@ -604,7 +786,13 @@ async fn search(req: &HttpRequest, st: &AppState, scope: SearchScope, query: Str
         .cloned()
         .map(|s| to_entry(s, "match"))
         .collect();
-    entries.extend(r.included.iter().cloned().map(|s| to_entry(s, "include")));
+    entries.extend(
+        r.included
+            .iter()
+            .filter(|s| g.may_include(s))
+            .cloned()
+            .map(|s| to_entry(s, "include")),
+    );
     if !r.warnings.is_empty() {
         entries.push(Entry {
             resource: serde_json::to_vec(&crate::fhir::outcome::operation_outcome(&r.warnings))

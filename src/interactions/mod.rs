@@ -1,6 +1,8 @@
 //! Transport-free FHIR interactions. Each write is one database transaction: validate → store the
 //! version and its index rows → commit; callers answer only after it returns.
 
+pub mod audit;
+pub mod auth;
 pub mod billing;
 pub mod everything;
 pub mod fhirpath_patch;

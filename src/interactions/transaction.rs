@@ -655,6 +655,8 @@ impl CloneShallow for Error {
             Error::Invalid(i) => Error::Invalid(i.clone()),
             Error::Unprocessable(i) => Error::Unprocessable(i.clone()),
             Error::NotFound(m) => Error::NotFound(m.clone()),
+            Error::Unauthorized(m) => Error::Unauthorized(m.clone()),
+            Error::Forbidden(m) => Error::Forbidden(m.clone()),
             Error::Gone(m) => Error::Gone(m.clone()),
             Error::MethodNotAllowed(m) => Error::MethodNotAllowed(m.clone()),
             Error::NotAcceptable(m) => Error::NotAcceptable(m.clone()),

@@ -310,6 +310,14 @@ fn store_version(
             content: Some(&body),
         },
     )?;
+    super::audit::record_in_tx(
+        conn,
+        if version == 1 { "create" } else { "update" },
+        t.as_str(),
+        id.as_str(),
+        version,
+        last_updated,
+    )?;
     let custom = crate::search::custom::from_rows(custom_params::live(conn)?);
     index::replace(
         conn,
@@ -400,6 +408,14 @@ pub fn delete_in_tx(
             method: "DELETE",
             content: None,
         },
+    )?;
+    super::audit::record_in_tx(
+        conn,
+        "delete",
+        t.as_str(),
+        id.as_str(),
+        version,
+        last_updated,
     )?;
     resources::update_current(conn, cur.rid, version, last_updated, true)?;
     index::clear(conn, cur.rid)?;

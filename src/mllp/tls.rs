@@ -18,6 +18,14 @@ pub enum TlsError {
 }
 
 pub fn acceptor(cert: &Path, key: &Path) -> Result<tokio_rustls::TlsAcceptor, TlsError> {
+    Ok(tokio_rustls::TlsAcceptor::from(Arc::new(server_config(
+        cert, key,
+    )?)))
+}
+
+/// TLS 1.2 and 1.3 only (rustls' safe defaults), ring provider, no client certificates. Also used
+/// for HTTPS.
+pub fn server_config(cert: &Path, key: &Path) -> Result<ServerConfig, TlsError> {
     let certs = CertificateDer::pem_file_iter(cert)
         .and_then(|it| it.collect::<Result<Vec<_>, _>>())
         .map_err(|e| TlsError::Cert {
@@ -41,5 +49,5 @@ pub fn acceptor(cert: &Path, key: &Path) -> Result<tokio_rustls::TlsAcceptor, Tl
         .with_no_client_auth()
         .with_single_cert(certs, key_der)
         .map_err(|e| TlsError::Config(e.to_string()))?;
-    Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
+    Ok(config)
 }

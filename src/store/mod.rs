@@ -1,6 +1,8 @@
 //! The only module that speaks SQL. One code path for SQLite and PostgreSQL: statements are written
 //! with `$n` placeholders, which both engines accept, and the few dialect differences live in `dialect`.
 
+pub mod audit;
+pub mod auth;
 pub mod binds;
 pub mod bulk;
 pub mod compartment;

@@ -1,0 +1,8 @@
+//! Authentication and authorisation: SMART scopes, JWT access tokens, password and TOTP checks.
+//! Pure code (no SQL, no actix); the token endpoint lives in `interactions::auth`, the HTTP edge in
+//! `api::auth`.
+
+pub mod compartment;
+pub mod credentials;
+pub mod scopes;
+pub mod token;

@@ -1,0 +1,153 @@
+//! `hms user ...` and `hms client ...`: builtin-mode accounts, against the configured database.
+
+use std::io::BufRead;
+
+use clap::Subcommand;
+
+use crate::config::{Config, ServerArgs};
+use crate::interactions::auth;
+use crate::store::auth::Kind;
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Add a person. Without --password-stdin a random password is generated and printed once.
+    #[command(
+        after_help = "Example:\n  printf '%s\\n' \"$PW\" | hms user add alice --password-stdin --scope 'user/*.cruds'\n  hms user mfa-enroll alice"
+    )]
+    Add {
+        name: String,
+        /// Read the password (one line) from standard input.
+        #[arg(long)]
+        password_stdin: bool,
+        /// Scopes granted to this user's tokens (SMART v1 or v2), space-separated.
+        #[arg(long, default_value = "user/*.cruds")]
+        scope: String,
+        /// Patient id for patient-context tokens (with patient/ scopes).
+        #[arg(long)]
+        patient: Option<String>,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    /// List users (no secrets).
+    List {
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    /// Disable a user: no new tokens.
+    Disable {
+        name: String,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    /// Enrol TOTP: prints the otpauth:// URL for an authenticator app (replaces an old enrolment).
+    MfaEnroll {
+        name: String,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ClientCommand {
+    /// Add a system client (client_credentials); prints its secret once.
+    #[command(after_help = "Example:\n  hms client add nightly-export --scope 'system/*.read'")]
+    Add {
+        name: String,
+        /// Scopes granted to this client's tokens, space-separated.
+        #[arg(long)]
+        scope: String,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    /// Disable a client: no new tokens.
+    Disable {
+        name: String,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+}
+
+fn store_of(server: &ServerArgs) -> anyhow::Result<crate::store::Store> {
+    let config = Config::load(server)?;
+    crate::telemetry::init(config.log_format);
+    Ok(crate::app::open_store(&config)?)
+}
+
+pub fn run_user(cmd: UserCommand) -> anyhow::Result<()> {
+    match cmd {
+        UserCommand::Add {
+            name,
+            password_stdin,
+            scope,
+            patient,
+            server,
+        } => {
+            let store = store_of(&server)?;
+            let (password, generated) = if password_stdin {
+                let mut line = String::new();
+                std::io::stdin().lock().read_line(&mut line)?;
+                (line.trim_end_matches(['\r', '\n']).to_string(), false)
+            } else {
+                (crate::auth::credentials::random_secret(), true)
+            };
+            auth::add_user(&store, &name, &password, &scope, patient.as_deref())?;
+            println!("user {name} added (scope: {scope})");
+            if generated {
+                println!("generated password (shown once): {password}");
+            }
+            println!("people need MFA before they can get a token: hms user mfa-enroll {name}");
+            Ok(())
+        }
+        UserCommand::List { server } => {
+            let store = store_of(&server)?;
+            println!("username\tmfa\tstatus\tpatient\tscope");
+            for u in auth::list_users(&store)? {
+                let status = if u.disabled {
+                    "disabled"
+                } else if u.locked {
+                    "locked"
+                } else {
+                    "active"
+                };
+                println!(
+                    "{}\t{}\t{status}\t{}\t{}",
+                    u.username,
+                    if u.mfa { "totp" } else { "none" },
+                    u.patient.unwrap_or_default(),
+                    u.scope
+                );
+            }
+            Ok(())
+        }
+        UserCommand::Disable { name, server } => {
+            auth::disable(&store_of(&server)?, Kind::User, &name)?;
+            println!("user {name} disabled");
+            Ok(())
+        }
+        UserCommand::MfaEnroll { name, server } => {
+            let (_secret, url) = auth::mfa_enroll(&store_of(&server)?, &name)?;
+            println!("{url}");
+            Ok(())
+        }
+    }
+}
+
+pub fn run_client(cmd: ClientCommand) -> anyhow::Result<()> {
+    match cmd {
+        ClientCommand::Add {
+            name,
+            scope,
+            server,
+        } => {
+            let secret = auth::add_client(&store_of(&server)?, &name, &scope)?;
+            println!("client_id: {name}");
+            println!("client_secret (shown once): {secret}");
+            Ok(())
+        }
+        ClientCommand::Disable { name, server } => {
+            auth::disable(&store_of(&server)?, Kind::Client, &name)?;
+            println!("client {name} disabled");
+            Ok(())
+        }
+    }
+}
