@@ -77,17 +77,7 @@ pub fn parse_query(query: &str) -> Result<EverythingQuery, Error> {
                 q.applied.push((k, v));
             }
             "_count" => {
-                q.count = v
-                    .parse::<i64>()
-                    .ok()
-                    .filter(|c| *c >= 0)
-                    .ok_or_else(|| {
-                        Error::invalid(
-                            Some("_count"),
-                            format!("_count must be a non-negative integer, got {v:?}"),
-                        )
-                    })?
-                    .min(MAX_COUNT);
+                q.count = crate::search::params::parse_count(&v, MAX_COUNT)?;
                 q.applied.push((k, q.count.to_string()));
             }
             "_offset" => {

@@ -38,17 +38,7 @@ pub fn parse_query(scope: Scope, query: &str) -> Result<HistoryQuery, Error> {
     for (name, value) in form_pairs(query) {
         match name.as_str() {
             "_count" => {
-                q.count = value
-                    .parse::<i64>()
-                    .ok()
-                    .filter(|c| *c >= 0)
-                    .ok_or_else(|| {
-                        Error::invalid(
-                            Some("_count"),
-                            format!("_count must be a non-negative integer, got {value:?}"),
-                        )
-                    })?
-                    .min(MAX_COUNT);
+                q.count = crate::search::params::parse_count(&value, MAX_COUNT)?;
             }
             "_since" => {
                 let (low, _) = time::parse_fhir_range(&value)

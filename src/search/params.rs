@@ -40,6 +40,21 @@ pub struct Parsed {
     pub ignored: Vec<String>,
 }
 
+/// `_count`: a non-negative integer, capped at `max` (search, history and $everything alike).
+pub fn parse_count(value: &str, max: i64) -> Result<i64, Error> {
+    value
+        .parse::<i64>()
+        .ok()
+        .filter(|c| *c >= 0)
+        .map(|c| c.min(max))
+        .ok_or_else(|| {
+            bad(
+                "_count",
+                format!("_count must be a non-negative integer, got {value:?}"),
+            )
+        })
+}
+
 fn bad(param: &str, msg: impl Into<String>) -> Error {
     Error::invalid(Some(param), msg)
 }
@@ -65,17 +80,7 @@ pub fn parse(
         let name = name.as_str();
         match name {
             "_count" => {
-                q.count = value
-                    .parse::<i64>()
-                    .ok()
-                    .filter(|c| *c >= 0)
-                    .ok_or_else(|| {
-                        bad(
-                            "_count",
-                            format!("_count must be a non-negative integer, got {value:?}"),
-                        )
-                    })?
-                    .min(MAX_COUNT);
+                q.count = parse_count(value, MAX_COUNT)?;
                 applied.push((name.to_string(), q.count.to_string()));
             }
             "_total" => {

@@ -395,15 +395,16 @@ impl Compiler {
                 ref_type,
                 ref_id,
             } => {
+                // Check before binding: an unused bind makes the engine reject the statement.
+                if params.is_empty() {
+                    return "1 = 0".to_string();
+                }
                 let i = self.alias("i");
                 let list: Vec<String> = params.iter().map(|p| self.binds.text(p.clone())).collect();
                 let (t, id) = (
                     self.binds.text(ref_type.clone()),
                     self.binds.text(ref_id.clone()),
                 );
-                if list.is_empty() {
-                    return "1 = 0".to_string();
-                }
                 let conds = format!(
                     "{i}.param IN ({}) AND {i}.ref_type = {t} AND {i}.ref_id = {id}",
                     list.join(", ")
@@ -688,5 +689,21 @@ mod tests {
         let sql = c.date("i.lo", "i.hi", Prefix::Ap, lo, hi);
         assert_eq!(sql, "(i.lo < $2 AND i.hi > $1)");
         assert_eq!(c.binds.len(), 2);
+    }
+
+    #[test]
+    fn empty_compartment_binds_nothing() {
+        let mut c = Compiler {
+            binds: Binds::default(),
+            backend: Backend::Sqlite,
+            next_alias: 0,
+        };
+        let f = Filter::Compartment {
+            params: Vec::new(),
+            ref_type: "Patient".into(),
+            ref_id: "p".into(),
+        };
+        assert_eq!(c.filter("r", None, &f), "1 = 0");
+        assert!(c.binds.is_empty());
     }
 }
