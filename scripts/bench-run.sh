@@ -4,6 +4,8 @@
 #   scripts/bench-run.sh sqlite|postgres [PATIENTS] [DURATION]
 # Needs a release build (cargo build --release -p hms) and, for postgres, a server at
 # 127.0.0.1:5432 that accepts user postgres (the database hms_bench is dropped and recreated).
+# PRESEEDED=URL skips the fresh database and the seed and runs against that (already seeded)
+# database, e.g. a 1M-resource one made once with `hms bench seed --patients 66667`.
 set -eu
 BACKEND=${1:?sqlite or postgres}
 PATIENTS=${2:-667}          # 15 resources per patient: 667 -> 10,005 resources
@@ -15,6 +17,7 @@ OUT=${OUT:-bench-results/$BACKEND}
 PORT=${PORT:-18080}
 mkdir -p "$OUT"
 DATA=$(mktemp -d)
+if [ -n "${PRESEEDED:-}" ]; then DB=$PRESEEDED; else
 case $BACKEND in
   sqlite) DB="sqlite://$DATA/hms.db" ;;
   postgres)
@@ -22,8 +25,9 @@ case $BACKEND in
     DB="postgres://postgres@127.0.0.1:5432/hms_bench" ;;
   *) echo "backend must be sqlite or postgres" >&2; exit 2 ;;
 esac
+fi
 uptime | tee "$OUT/uptime-start.txt"
-"$HMS" bench seed --patients "$PATIENTS" --database-url "$DB" | tee "$OUT/seed.txt"
+[ -n "${PRESEEDED:-}" ] || "$HMS" bench seed --patients "$PATIENTS" --database-url "$DB" | tee "$OUT/seed.txt"
 HMS_LOG=warn "$HMS" serve --database-url "$DB" --data-dir "$DATA" --http "127.0.0.1:$PORT" 2>"$OUT/server.log" &
 PID=$!
 trap 'kill $PID 2>/dev/null; rm -rf "$DATA"' EXIT
