@@ -154,10 +154,19 @@ pub struct Indexing {
 }
 
 pub fn load_custom(store: &Store) -> Result<Indexing, BenchError> {
+    use crate::store::search_meta;
     let rows = store.read(crate::store::custom_params::live)?;
-    let zone = store
-        .read(crate::interactions::index_zone)
-        .map_err(|e| BenchError::Setup(e.to_string()))?;
+    // A database seeded before any server start records what its rows were built with (UTC unless
+    // a server recorded another zone), so that the first start can warn about a mismatch.
+    let zone = store.write(|c| -> Result<String, crate::store::StoreError> {
+        search_meta::init(
+            c,
+            search_meta::FORMAT,
+            crate::interactions::reindex::INDEX_FORMAT,
+        )?;
+        search_meta::init(c, search_meta::ZONE, "UTC")
+    })?;
+    let zone = crate::fhir::time::Zone::parse(&zone).map_err(BenchError::Setup)?;
     Ok(Indexing {
         custom: crate::search::custom::from_rows(rows),
         zone,
