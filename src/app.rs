@@ -56,7 +56,44 @@ pub fn open_store(config: &Config) -> Result<Store, StartError> {
     if !applied.is_empty() {
         tracing::info!(migrations = ?applied, "applied database migrations");
     }
+    check_index(&store, &config.search_zone)?;
     Ok(store)
+}
+
+/// Records the configured search zone and extraction format in a database that has none yet, and
+/// warns loudly when the index was built with others: searches and new writes keep the recorded
+/// zone (the index never mixes zones) until `hms reindex` rebuilds it.
+fn check_index(store: &Store, configured: &crate::fhir::time::Zone) -> Result<(), StartError> {
+    use crate::interactions::reindex::INDEX_FORMAT;
+    use crate::store::search_meta;
+    let (zone, format) =
+        store.write(|c| -> Result<(String, String), crate::store::StoreError> {
+            Ok((
+                search_meta::init(c, search_meta::ZONE, &configured.name())?,
+                search_meta::init(c, search_meta::FORMAT, INDEX_FORMAT)?,
+            ))
+        })?;
+    let recorded = crate::fhir::time::Zone::parse(&zone).ok();
+    if recorded.as_ref() != Some(configured) {
+        tracing::warn!(
+            recorded = %zone,
+            configured = %configured,
+            "SEARCH INDEX ZONE MISMATCH: the search index reads dates without an offset in {zone}, \
+             but the configured search timezone is {configured}. Searches and new writes keep using \
+             {zone} until you run `hms reindex` (with the same configuration), which rebuilds every \
+             search index row in {configured}."
+        );
+    }
+    if format != INDEX_FORMAT {
+        tracing::warn!(
+            recorded = %format,
+            current = INDEX_FORMAT,
+            "SEARCH INDEX OUTDATED OR INCOMPLETE: rows written by an older version (or an \
+             interrupted reindex) may miss matches (e.g. system|code on coded elements such as \
+             Patient.gender). Run `hms reindex` to rebuild them."
+        );
+    }
+    Ok(())
 }
 
 /// Opens the read replicas (HMS_DATABASE_REPLICA_URLS); they are not migrated (a PostgreSQL hot

@@ -101,6 +101,11 @@ pub struct ServerArgs {
     /// X12 usage indicator (ISA15): T (test) or P (production).  [default: T]
     #[arg(long, env = "HMS_X12_USAGE", value_name = "T|P")]
     pub x12_usage: Option<String>,
+    /// Zone in which dates and dateTimes WITHOUT an offset are read, for the search index and for
+    /// search values: UTC, a fixed offset (+05:30) or an IANA name (Europe/Berlin). Changing it
+    /// needs `hms reindex`.  [default: UTC]
+    #[arg(long, env = "HMS_SEARCH_TIMEZONE", value_name = "ZONE")]
+    pub search_timezone: Option<String>,
     #[command(flatten)]
     pub sync: crate::sync::config::SyncArgs,
 }
@@ -136,6 +141,7 @@ struct FileConfig {
     x12_sender_id: Option<String>,
     x12_receiver_id: Option<String>,
     x12_usage: Option<String>,
+    search_timezone: Option<String>,
     // Sync (see crate::sync::config).
     allow_private_endpoints: Option<bool>,
     sync_poll_interval_ms: Option<u64>,
@@ -173,6 +179,8 @@ pub struct Config {
     pub mllp: MllpConfig,
     /// X12 envelope settings (billing).
     pub x12: X12Config,
+    /// Where dates without an offset are read by the search index (see `fhir::time::Zone`).
+    pub search_zone: crate::fhir::time::Zone,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -368,6 +376,11 @@ impl Config {
             args.x12_receiver_id.clone().or(file.x12_receiver_id),
             args.x12_usage.clone().or(file.x12_usage),
         )?;
+        let search_zone = match args.search_timezone.clone().or(file.search_timezone) {
+            None => crate::fhir::time::Zone::Utc,
+            Some(z) => crate::fhir::time::Zone::parse(&z)
+                .map_err(|e| ConfigError::Invalid(format!("search timezone: {e}")))?,
+        };
         let sync = crate::sync::config::SyncConfig::resolve(
             &args.sync,
             crate::sync::config::SyncFile {
@@ -418,6 +431,7 @@ impl Config {
             insecure_allow_remote: args.insecure_allow_remote
                 || file.insecure_allow_remote.unwrap_or(false),
             x12,
+            search_zone,
             sync,
             tls: http_tls,
             auth,
@@ -509,6 +523,37 @@ mod tests {
         let c = Config::load(&ServerArgs::default()).unwrap();
         assert_eq!(c.x12.sender_id, "HMSINTEROP");
         assert!(!c.x12.production);
+    }
+
+    #[test]
+    fn search_timezone_file_then_flag() {
+        use crate::fhir::time::Zone;
+        assert_eq!(
+            Config::load(&ServerArgs::default()).unwrap().search_zone,
+            Zone::Utc
+        );
+        let dir = std::env::temp_dir().join(format!("hms-config-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("hms.toml");
+        std::fs::write(&path, "search_timezone = \"Europe/Berlin\"\n").unwrap();
+        let file_only = ServerArgs {
+            config: Some(path.clone()),
+            ..Default::default()
+        };
+        let c = Config::load(&file_only).unwrap();
+        assert_eq!(c.search_zone.name(), "Europe/Berlin");
+        let c = Config::load(&ServerArgs {
+            search_timezone: Some("+05:30".into()),
+            ..file_only
+        })
+        .unwrap();
+        assert_eq!(c.search_zone.name(), "+05:30");
+        let c = Config::load(&ServerArgs {
+            search_timezone: Some("Nowhere/Else".into()),
+            ..Default::default()
+        });
+        assert!(matches!(c, Err(ConfigError::Invalid(_))));
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

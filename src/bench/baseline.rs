@@ -13,7 +13,6 @@ use std::time::{Duration, Instant};
 use super::data::{self, Rng};
 use super::report::{Outcome, Recorder, Report, RunInfo};
 use super::{BaselineArgs, BenchError};
-use crate::search::custom::Custom;
 use crate::store::bulk::{self, NewResource};
 use crate::store::{DbTarget, Store, migrate, now_micros, resources};
 
@@ -87,7 +86,7 @@ fn insert_phase(
     store: &Store,
     threads: usize,
     duration: Duration,
-    custom: Arc<Vec<Custom>>,
+    custom: Arc<super::seed::Indexing>,
 ) -> Result<(Phase, Written), BenchError> {
     let started = Instant::now();
     let deadline = started + duration;
@@ -121,7 +120,7 @@ fn insert_loop(
     store: &Store,
     thread: u64,
     deadline: Instant,
-    custom: &[Custom],
+    custom: &super::seed::Indexing,
 ) -> Result<(Recorder, Written), BenchError> {
     let mut rng = Rng::new(0xba5e + thread);
     // Prepared before the clock: generation and index extraction are not database work.

@@ -84,6 +84,27 @@ impl Services {
     }
 }
 
+/// The zone the search index was built in, as recorded in the database. Index writes and search
+/// values without an offset both use it, so the index never mixes zones; `hms reindex` moves it to
+/// the configured zone. Unrecorded (never started with this code): UTC, what older builds used.
+pub fn index_zone(
+    conn: &mut crate::store::AnyConnection,
+) -> Result<crate::fhir::time::Zone, Error> {
+    use crate::store::search_meta;
+    match search_meta::get(conn, search_meta::ZONE)? {
+        None => Ok(Default::default()),
+        Some(name) => crate::fhir::time::Zone::parse(&name)
+            .map_err(|e| Error::Internal(format!("recorded index zone: {e}"))),
+    }
+}
+
+impl Services {
+    /// `index_zone` on the store this request reads from.
+    pub fn index_zone(&self) -> Result<crate::fhir::time::Zone, Error> {
+        self.reader().read(index_zone)
+    }
+}
+
 /// A version as the interactions hand it back.
 #[derive(Debug, Clone)]
 pub struct Stored {

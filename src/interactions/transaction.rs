@@ -444,7 +444,7 @@ fn prepare_entry<'a>(i: usize, e: RawEntry<'a>, base: &str) -> Result<Entry<'a>,
     let if_modified_since = match text("ifModifiedSince") {
         None => None,
         Some(v) => Some(
-            time::parse_fhir_range(&v)
+            time::parse_fhir_range(&v, &time::Zone::Utc)
                 .map(|(low, _)| low)
                 .ok_or_else(|| {
                     fail(Error::invalid(

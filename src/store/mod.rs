@@ -17,6 +17,7 @@ pub mod outbox;
 pub mod references;
 pub mod replica;
 pub mod resources;
+pub mod search_meta;
 pub mod search_sql;
 pub mod secret;
 pub mod x12_control;

@@ -87,7 +87,9 @@ fn matches(
     }
     pairs.push(("_id".into(), e.res_id.clone()));
     let custom = crate::search::custom::from_rows(crate::store::custom_params::live(conn)?);
-    let Ok(parsed) = params::parse(std::slice::from_ref(&t), &pairs, "", false, &custom) else {
+    let zone = crate::interactions::index_zone(conn)?;
+    let Ok(parsed) = params::parse(std::slice::from_ref(&t), &pairs, "", false, &custom, &zone)
+    else {
         return Ok(false);
     };
     let mut q = parsed.query;
