@@ -594,6 +594,36 @@ async fn a40_merge_deactivates_links_and_moves_references() {
             Some("AA")
         );
         let src = one(&c, "Patient?identifier=urn:hms:id:HOSP|OLD-1").await;
+        let src_id = src["id"].as_str().unwrap().to_string();
+        // An Appointment that references the source by a versioned reference, and an
+        // Observation about somebody else (must stay untouched).
+        let appt = c
+            .post(
+                "Appointment",
+                &serde_json::json!({"resourceType": "Appointment", "status": "booked",
+                    "participant": [{"actor": {"reference": format!("Patient/{src_id}/_history/1")},
+                                     "status": "accepted"}]}),
+            )
+            .await;
+        assert_eq!(appt.status, 201, "{}", appt.text());
+        let appt_id = appt.json()["id"].as_str().unwrap().to_string();
+        let other = c
+            .post(
+                "Patient",
+                &serde_json::json!({"resourceType": "Patient", "active": true}),
+            )
+            .await
+            .json();
+        let other_ref = format!("Patient/{}", other["id"].as_str().unwrap());
+        let obs = c
+            .post(
+                "Observation",
+                &serde_json::json!({"resourceType": "Observation", "status": "final",
+                    "code": {"text": "x"}, "subject": {"reference": other_ref}}),
+            )
+            .await;
+        assert_eq!(obs.status, 201, "{}", obs.text());
+        let obs_id = obs.json()["id"].as_str().unwrap().to_string();
         let a40 = "MSH|^~\\&|REG|HOSP|HMS|HMS|20240103100000+0100||ADT^A40^ADT_A39|M-2|P|2.5.1\r\
 EVN|A40|20240103100000+0100\r\
 PID|1||NEW-1^^^HOSP^MR||ROE^RICHARD^Q||19700102|M\r\
@@ -617,6 +647,29 @@ MRG|OLD-1^^^HOSP^MR\r";
             "the Encounter follows the merge"
         );
         assert_eq!(enc["meta"]["versionId"], "2");
+        let dst_ref = format!("Patient/{}", dst["id"].as_str().unwrap());
+        let appt = c.get(&format!("Appointment/{appt_id}")).await.json();
+        assert_eq!(appt["meta"]["versionId"], "2");
+        assert_eq!(
+            appt["participant"],
+            serde_json::json!([{"actor": {"reference": dst_ref}, "status": "accepted"}])
+        );
+        let obs = c.get(&format!("Observation/{obs_id}")).await.json();
+        assert_eq!(obs["meta"]["versionId"], "1");
+        assert_eq!(obs["subject"]["reference"], other_ref);
+        // Nothing references the source any more, except the Provenance records of the past.
+        let left = c
+            .get(&format!("Encounter?subject=Patient/{src_id}"))
+            .await
+            .json();
+        assert_eq!(left["total"], 0, "{left}");
+        let appts = c.get(&format!("Appointment?actor={dst_ref}")).await.json();
+        assert_eq!(appts["total"], 1, "{appts}");
+        let prov = c
+            .get(&format!("Provenance?target=Patient/{src_id}"))
+            .await
+            .json();
+        assert_eq!(prov["total"], 2, "{prov}");
     }
 }
 
