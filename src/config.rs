@@ -590,8 +590,14 @@ mod tests {
             ..Default::default()
         });
         assert!(matches!(c, Err(ConfigError::Invalid(_))));
+        let c = Config::load(&ServerArgs {
+            mllp_tls_client_ca: Some(PathBuf::from("ca.pem")),
+            ..Default::default()
+        });
+        assert!(matches!(c, Err(ConfigError::Invalid(_))));
         let c = Config::load(&ServerArgs::default()).unwrap();
         assert_eq!(c.x12.sender_id, "HMSINTEROP");
+        assert_eq!(c.hl7, MappingConfig::default());
         assert!(!c.x12.production);
     }
 
