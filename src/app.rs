@@ -9,7 +9,6 @@ use actix_web::{App, HttpServer, web};
 
 use crate::api::{self, AppState};
 use crate::config::Config;
-use hms_hl7v2::map::MappingConfig;
 
 use crate::interactions::Services;
 use crate::interactions::hl7_ingest::Hl7Ingest;
@@ -164,7 +163,7 @@ pub fn hl7_ingest(store: Store, config: &Config) -> Hl7Ingest {
         .base_url
         .clone()
         .unwrap_or_else(|| format!("http://{}/fhir", config.http_addr));
-    Hl7Ingest::new(store, MappingConfig::default(), base)
+    Hl7Ingest::new(store, config.hl7.clone(), base)
 }
 
 /// Must run inside a tokio runtime (the MLLP accept loop is spawned on it).

@@ -1,10 +1,12 @@
 //! Typed configuration. Precedence: built-in defaults < hms.toml < HMS_* environment < command-line
 //! flags (clap reads the flag first, then the environment variable; the file fills what both left unset).
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use clap::Args;
+use hms_hl7v2::map::MappingConfig;
 use serde::Deserialize;
 
 /// Server options shared by `serve`, `migrate` and the other commands that open the store.
@@ -83,6 +85,10 @@ pub struct ServerArgs {
     /// PEM private key for --mllp-tls-cert.
     #[arg(long, env = "HMS_MLLP_TLS_KEY", value_name = "FILE")]
     pub mllp_tls_key: Option<PathBuf>,
+    /// PEM CA certificate(s): MLLP TLS peers must present a client certificate signed by one of
+    /// them (refused at the handshake otherwise).
+    #[arg(long, env = "HMS_MLLP_TLS_CLIENT_CA", value_name = "FILE")]
+    pub mllp_tls_client_ca: Option<PathBuf>,
     /// Largest accepted HL7 message (MLLP frame payload) in bytes.  [default: 1048576]
     #[arg(long, env = "HMS_MLLP_MAX_FRAME_BYTES", value_name = "BYTES")]
     pub mllp_max_frame_bytes: Option<usize>,
@@ -135,6 +141,7 @@ struct FileConfig {
     no_mllp: Option<bool>,
     mllp_tls_cert: Option<PathBuf>,
     mllp_tls_key: Option<PathBuf>,
+    mllp_tls_client_ca: Option<PathBuf>,
     mllp_max_frame_bytes: Option<usize>,
     mllp_idle_timeout_secs: Option<u64>,
     mllp_max_connections: Option<usize>,
@@ -154,6 +161,18 @@ struct FileConfig {
     sync_max_attempts: Option<u32>,
     sync_lease_ms: Option<u64>,
     sync_disabled: Option<bool>,
+    /// Site overrides of the HL7 v2 → FHIR mapping (`[hl7]` table; maps only fit a file).
+    hl7: Option<Hl7File>,
+}
+
+/// The `[hl7]` table of hms.toml.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Hl7File {
+    default_system_prefix: Option<String>,
+    default_offset: Option<String>,
+    assigning_authorities: Option<HashMap<String, String>>,
+    patient_class: Option<HashMap<String, String>>,
 }
 
 #[derive(Clone)]
@@ -177,6 +196,8 @@ pub struct Config {
     pub tls: Option<(PathBuf, PathBuf)>,
     pub auth: AuthConfig,
     pub mllp: MllpConfig,
+    /// HL7 v2 → FHIR mapping with the site's overrides.
+    pub hl7: MappingConfig,
     /// X12 envelope settings (billing).
     pub x12: X12Config,
     /// Where dates without an offset are read by the search index (see `fhir::time::Zone`).
@@ -214,6 +235,8 @@ pub struct MllpConfig {
     pub addr: Option<SocketAddr>,
     /// (certificate chain, private key) PEM files: TLS when set.
     pub tls: Option<(PathBuf, PathBuf)>,
+    /// PEM CA file: TLS peers must present a client certificate it signed.
+    pub tls_client_ca: Option<PathBuf>,
     pub max_frame_bytes: usize,
     pub idle_timeout: std::time::Duration,
     pub max_connections: usize,
@@ -304,6 +327,13 @@ impl Config {
                 ));
             }
         };
+        let tls_client_ca = args.mllp_tls_client_ca.clone().or(file.mllp_tls_client_ca);
+        if tls_client_ca.is_some() && tls.is_none() {
+            return Err(ConfigError::Invalid(
+                "--mllp-tls-client-ca needs MLLP over TLS (--mllp-tls-cert and --mllp-tls-key)"
+                    .into(),
+            ));
+        }
         let http_tls = match (
             args.tls_cert.clone().or(file.tls_cert),
             args.tls_key.clone().or(file.tls_key),
@@ -354,6 +384,7 @@ impl Config {
                     .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 2575)))
             }),
             tls,
+            tls_client_ca,
             max_frame_bytes: args
                 .mllp_max_frame_bytes
                 .or(file.mllp_max_frame_bytes)
@@ -381,6 +412,7 @@ impl Config {
             Some(z) => crate::fhir::time::Zone::parse(&z)
                 .map_err(|e| ConfigError::Invalid(format!("search timezone: {e}")))?,
         };
+        let hl7 = hl7_mapping(file.hl7.unwrap_or_default())?;
         let sync = crate::sync::config::SyncConfig::resolve(
             &args.sync,
             crate::sync::config::SyncFile {
@@ -400,6 +432,7 @@ impl Config {
         .map_err(ConfigError::Invalid)?;
         Ok(Config {
             mllp,
+            hl7,
             http_addr: args
                 .http_addr
                 .or(file.http_addr)
@@ -482,6 +515,57 @@ fn x12_config(
     })
 }
 
+/// The built-in mapping with the `[hl7]` overrides applied, checked so a typo fails at start-up
+/// instead of producing odd identifiers.
+fn hl7_mapping(f: Hl7File) -> Result<MappingConfig, ConfigError> {
+    let mut m = MappingConfig::default();
+    let bad = |what: String| Err(ConfigError::Invalid(format!("[hl7] {what}")));
+    // Systems end up in `identifier=system|value` searches: no '|', no blanks.
+    let is_uri = |s: &str| {
+        s.contains(':') && !s.is_empty() && !s.contains('|') && !s.contains(char::is_whitespace)
+    };
+    if let Some(p) = f.default_system_prefix {
+        if !is_uri(&p) {
+            return bad(format!(
+                "default_system_prefix must be a URI prefix without '|' or blanks, got {p:?}"
+            ));
+        }
+        m.default_system_prefix = p;
+    }
+    if let Some(o) = f.default_offset {
+        let b = o.as_bytes();
+        let ok = b.len() == 6
+            && (b[0] == b'+' || b[0] == b'-')
+            && b[3] == b':'
+            && [1, 2, 4, 5].iter().all(|&i| b[i].is_ascii_digit())
+            && o[1..3] <= *"14"
+            && o[4..6] < *"60";
+        if !ok {
+            return bad(format!(
+                "default_offset must be +HH:MM or -HH:MM, got {o:?}"
+            ));
+        }
+        m.default_offset = o;
+    }
+    for (authority, system) in f.assigning_authorities.unwrap_or_default() {
+        if authority.is_empty() || !is_uri(&system) {
+            return bad(format!(
+                "assigning_authorities: {authority:?} = {system:?}: the system must be a URI without '|' or blanks"
+            ));
+        }
+        m.assigning_authority_systems.insert(authority, system);
+    }
+    for (class, code) in f.patient_class.unwrap_or_default() {
+        if class.is_empty() || code.is_empty() || !code.bytes().all(|c| c.is_ascii_alphanumeric()) {
+            return bad(format!(
+                "patient_class: {class:?} = {code:?}: the value must be a v3 ActCode code (letters, digits)"
+            ));
+        }
+        m.class_overrides.insert(class, code);
+    }
+    Ok(m)
+}
+
 fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
     let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
         path: path.display().to_string(),
@@ -520,8 +604,14 @@ mod tests {
             ..Default::default()
         });
         assert!(matches!(c, Err(ConfigError::Invalid(_))));
+        let c = Config::load(&ServerArgs {
+            mllp_tls_client_ca: Some(PathBuf::from("ca.pem")),
+            ..Default::default()
+        });
+        assert!(matches!(c, Err(ConfigError::Invalid(_))));
         let c = Config::load(&ServerArgs::default()).unwrap();
         assert_eq!(c.x12.sender_id, "HMSINTEROP");
+        assert_eq!(c.hl7, MappingConfig::default());
         assert!(!c.x12.production);
     }
 
@@ -590,6 +680,46 @@ mod tests {
         })
         .unwrap();
         assert_eq!(c.http_addr.to_string(), "127.0.0.1:7000");
+        std::fs::write(
+            &path,
+            "[hl7]\ndefault_offset = \"-05:00\"\n[hl7.assigning_authorities]\nMRN_HOSP = \"urn:oid:1.2.3\"\n[hl7.patient_class]\nO = \"AMB\"\n",
+        )
+        .unwrap();
+        let c = Config::load(&ServerArgs {
+            config: Some(path.clone()),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(c.hl7.default_offset, "-05:00");
+        assert_eq!(c.hl7.default_system_prefix, "urn:hms:id:");
+        assert_eq!(
+            c.hl7.assigning_authority_systems,
+            HashMap::from([("MRN_HOSP".to_string(), "urn:oid:1.2.3".to_string())])
+        );
+        assert_eq!(
+            c.hl7.class_overrides,
+            HashMap::from([("O".to_string(), "AMB".to_string())])
+        );
+        for bad in [
+            "[hl7.assigning_authorities]\nX = \"urn:a|b\"\n",
+            "[hl7]\ndefault_offset = \"+0500\"\n",
+            "[hl7.patient_class]\nE = \"\"\n",
+        ] {
+            std::fs::write(&path, bad).unwrap();
+            let r = Config::load(&ServerArgs {
+                config: Some(path.clone()),
+                ..Default::default()
+            });
+            assert!(matches!(r, Err(ConfigError::Invalid(_))), "{bad}");
+        }
+        std::fs::write(&path, "[hl7]\nbogus = 1\n").unwrap();
+        assert!(matches!(
+            Config::load(&ServerArgs {
+                config: Some(path.clone()),
+                ..Default::default()
+            }),
+            Err(ConfigError::Parse { .. })
+        ));
         std::fs::write(&path, "bogus = 1\n").unwrap();
         assert!(matches!(
             Config::load(&ServerArgs {
