@@ -148,6 +148,8 @@ struct FileConfig {
     sync_max_attempts: Option<u32>,
     sync_lease_ms: Option<u64>,
     sync_disabled: Option<bool>,
+    hl7_destinations: Option<Vec<String>>,
+    outbox_retention: Option<String>,
 }
 
 #[derive(Clone)]
@@ -382,6 +384,8 @@ impl Config {
                 sync_max_attempts: file.sync_max_attempts,
                 sync_lease_ms: file.sync_lease_ms,
                 sync_disabled: file.sync_disabled,
+                hl7_destinations: file.hl7_destinations.clone(),
+                outbox_retention: file.outbox_retention.clone(),
             },
         )
         .map_err(ConfigError::Invalid)?;
