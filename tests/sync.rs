@@ -482,6 +482,72 @@ async fn mirror_ends_up_equal_to_the_source() {
     }
 }
 
+/// Synthea providers and one patient bundle loaded into a server mirroring to a second one: the
+/// mirror ends with exactly the same number of resources per type.
+#[actix_web::test]
+async fn synthea_patient_into_mirror_gives_equal_counts() {
+    for b in backends() {
+        let target = TestServer::start(b);
+        let turl = target.base.clone();
+        let src = TestServer::start_with(b, move |c| {
+            fast(c);
+            c.sync.mirror_url = Some(turl);
+        });
+        let (cs, ct) = (src.client(), target.client());
+        let mut types = std::collections::BTreeSet::new();
+        for f in [
+            "synthea/hospitalInformation1633536936158.json",
+            "synthea/practitionerInformation1633536936158.json",
+            "synthea/Soila394_Christiansen251_fbba2017-3ef4-dfe0-714c-c302cd9b8cca.json",
+        ] {
+            let body = common::fixture(f);
+            let bundle: Value = serde_json::from_slice(&body).unwrap();
+            for e in bundle["entry"].as_array().unwrap() {
+                types.insert(e["resource"]["resourceType"].as_str().unwrap().to_string());
+            }
+            let r = cs
+                .post_raw("", body, &[("content-type", "application/fhir+json")])
+                .await;
+            assert_eq!(r.status, 200, "{f}: {}", r.text());
+        }
+        assert_eq!(types.len(), 14, "{types:?}");
+        let count = |c: Client, t: String| async move {
+            c.get(&format!("{t}?_summary=count")).await.json()["total"]
+                .as_i64()
+                .unwrap()
+        };
+        let mut want = Vec::new();
+        for t in &types {
+            want.push((t.clone(), count(cs.clone(), t.clone()).await));
+        }
+        assert_eq!(want.iter().map(|(_, n)| n).sum::<i64>(), 5091, "{want:?}");
+        let end = Instant::now() + Duration::from_secs(600);
+        loop {
+            let mut got = Vec::new();
+            for t in &types {
+                got.push((t.clone(), count(ct.clone(), t.clone()).await));
+            }
+            if got == want {
+                break;
+            }
+            assert!(
+                Instant::now() < end,
+                "{b:?}: mirror has {got:?}, want {want:?}"
+            );
+            actix_web::rt::time::sleep(Duration::from_millis(500)).await;
+        }
+        let p = cs.get("Patient").await.json();
+        let id = p["entry"][0]["resource"]["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        assert_eq!(
+            common::strip_server_meta(&ct.get(&format!("Patient/{id}")).await.json()),
+            common::strip_server_meta(&cs.get(&format!("Patient/{id}")).await.json())
+        );
+    }
+}
+
 #[actix_web::test]
 async fn mirror_skips_when_the_remote_is_newer() {
     let b = Backend::Sqlite;
