@@ -161,6 +161,8 @@ struct FileConfig {
     sync_max_attempts: Option<u32>,
     sync_lease_ms: Option<u64>,
     sync_disabled: Option<bool>,
+    hl7_destinations: Option<Vec<String>>,
+    outbox_retention: Option<String>,
     /// Site overrides of the HL7 v2 → FHIR mapping (`[hl7]` table; maps only fit a file).
     hl7: Option<Hl7File>,
 }
@@ -427,6 +429,8 @@ impl Config {
                 sync_max_attempts: file.sync_max_attempts,
                 sync_lease_ms: file.sync_lease_ms,
                 sync_disabled: file.sync_disabled,
+                hl7_destinations: file.hl7_destinations.clone(),
+                outbox_retention: file.outbox_retention.clone(),
             },
         )
         .map_err(ConfigError::Invalid)?;
