@@ -53,7 +53,10 @@ async fn expect_version(c: &Client, t: &str, id: &str, v: &str) -> Value {
         let r = c.get(&format!("{t}/{id}")).await;
         assert_eq!(r.status, 200, "{t}/{id}: {}", r.text());
         assert_eq!(r.json()["meta"]["versionId"], v, "{t}/{id}");
-        assert_eq!(r.header("etag").as_deref(), Some(format!("W/\"{v}\"").as_str()));
+        assert_eq!(
+            r.header("etag").as_deref(),
+            Some(format!("W/\"{v}\"").as_str())
+        );
     }
     let r = c.get(&format!("{t}/{id}/_history/{v}")).await;
     assert_eq!(r.status, 200);
@@ -123,8 +126,10 @@ async fn every_write_path_leaves_the_exact_new_version() {
                 &format!("Patient/{id}"),
                 &[("content-type", "application/json-patch+json")],
                 Some(
-                    serde_json::to_vec(&json!([{"op": "replace", "path": "/active", "value": false}]))
-                        .unwrap(),
+                    serde_json::to_vec(
+                        &json!([{"op": "replace", "path": "/active", "value": false}]),
+                    )
+                    .unwrap(),
                 ),
             )
             .await;
@@ -148,7 +153,10 @@ async fn every_write_path_leaves_the_exact_new_version() {
              "request": {"method": "PUT", "url": format!("Patient/{id}"), "ifMatch": "W/\"1\""}}]});
         let r = c.post("", &batch).await;
         assert_eq!(r.status, 200, "{}", r.text());
-        assert_eq!(r.json()["entry"][1]["response"]["status"], "412 Precondition Failed");
+        assert_eq!(
+            r.json()["entry"][1]["response"]["status"],
+            "412 Precondition Failed"
+        );
         let got = expect_version(&c, "Patient", &id, "6").await;
         assert_eq!(got["name"][0]["family"], "Batch");
 
@@ -156,10 +164,7 @@ async fn every_write_path_leaves_the_exact_new_version() {
         for _ in 0..2 {
             assert_eq!(c.get(&format!("Patient/{id}")).await.status, 410);
         }
-        assert_eq!(
-            c.get(&format!("Patient/{id}/_history/7")).await.status,
-            410
-        );
+        assert_eq!(c.get(&format!("Patient/{id}/_history/7")).await.status, 410);
         let r = c
             .put(&format!("Patient/{id}"), &with_id(patient("Again"), &id))
             .await;
@@ -174,11 +179,21 @@ async fn every_write_path_leaves_the_exact_new_version() {
             .await
             .unwrap();
         let ack = m.send(a04("OLD-1", "ROE", "M-1").as_bytes()).await.unwrap();
-        assert_eq!(msa_code(&ack).as_deref(), Some("AA"), "{}", String::from_utf8_lossy(&ack));
+        assert_eq!(
+            msa_code(&ack).as_deref(),
+            Some("AA"),
+            "{}",
+            String::from_utf8_lossy(&ack)
+        );
         let pid = patient_id_by_mrn(&c, "OLD-1").await;
         expect_version(&c, "Patient", &pid, "1").await;
         let ack = m.send(a04("OLD-1", "DOE", "M-2").as_bytes()).await.unwrap();
-        assert_eq!(msa_code(&ack).as_deref(), Some("AA"), "{}", String::from_utf8_lossy(&ack));
+        assert_eq!(
+            msa_code(&ack).as_deref(),
+            Some("AA"),
+            "{}",
+            String::from_utf8_lossy(&ack)
+        );
         let got = expect_version(&c, "Patient", &pid, "2").await;
         assert_eq!(got["name"][0]["family"], "DOE");
         let a40 = "MSH|^~\\&|REG|HOSP|HMS|HMS|20240103100000+0100||ADT^A40^ADT_A39|M-3|P|2.5.1\r\
@@ -186,7 +201,12 @@ EVN|A40|20240103100000+0100\r\
 PID|1||NEW-1^^^HOSP^MR||ROE^RICHARD^Q||19700102|M\r\
 MRG|OLD-1^^^HOSP^MR\r";
         let ack = m.send(a40.as_bytes()).await.unwrap();
-        assert_eq!(msa_code(&ack).as_deref(), Some("AA"), "{}", String::from_utf8_lossy(&ack));
+        assert_eq!(
+            msa_code(&ack).as_deref(),
+            Some("AA"),
+            "{}",
+            String::from_utf8_lossy(&ack)
+        );
         let got = expect_version(&c, "Patient", &pid, "3").await;
         assert_eq!(got["active"], false);
         assert_eq!(got["link"][0]["type"], "replaced-by");
