@@ -56,7 +56,30 @@ pub fn open_store(config: &Config) -> Result<Store, StartError> {
         tracing::info!(migrations = ?applied, "applied database migrations");
     }
     check_index(&store, &config.search_zone)?;
-    Ok(store)
+    attach_cache(store, config)
+}
+
+/// Adds the read cache. Its Redis keys carry a per-database secret, so that every process on the
+/// same database shares entries and no two databases do.
+pub fn attach_cache(store: Store, config: &Config) -> Result<Store, StartError> {
+    let mut settings = config.cache.clone();
+    // The Redis URL is read at startup; tests and tools may set it after Config::load.
+    settings.redis_url = config.sync.redis_url.clone();
+    if settings.size_mib == 0 {
+        return Ok(store);
+    }
+    let namespace = store.write(|c| crate::store::secret::get_or_create(c, "cache-namespace"))?;
+    let namespace = namespace.get(..16).unwrap_or(&namespace).to_string();
+    let cache = crate::store::cache::ResourceCache::new(&settings, &namespace)
+        .map_err(|e| StartError::Config(format!("read cache: {e}")))?;
+    if let Some(c) = &cache {
+        tracing::info!(
+            backend = c.backend_name(),
+            validate = c.validates(),
+            "read cache on"
+        );
+    }
+    Ok(store.with_cache(cache))
 }
 
 /// Records the configured search zone and extraction format in a database that has none yet, and

@@ -47,6 +47,15 @@ pub struct ServerArgs {
     /// HTTP worker threads.  [default: number of CPUs]
     #[arg(long, env = "HMS_HTTP_WORKERS", value_name = "N")]
     pub http_workers: Option<usize>,
+    /// Read cache budget in MiB (in-process; with HMS_REDIS_URL the cache lives in Redis); 0 = off.  [default: 64]
+    #[arg(long, env = "HMS_CACHE_SIZE", value_name = "MIB")]
+    pub cache_size: Option<u64>,
+    /// Read cache entries expire after this many seconds.  [default: 300]
+    #[arg(long, env = "HMS_CACHE_TTL_SECS", value_name = "SECS")]
+    pub cache_ttl_secs: Option<u64>,
+    /// Confirm every read cache hit with a version-only query (several nodes without Redis).
+    #[arg(long, env = "HMS_CACHE_VALIDATE")]
+    pub cache_validate: bool,
     /// Log format: text or json.  [default: text]
     #[arg(long, env = "HMS_LOG_FORMAT", value_name = "FORMAT")]
     pub log_format: Option<String>,
@@ -129,6 +138,9 @@ struct FileConfig {
     max_bundle_entries: Option<usize>,
     db_pool_size: Option<u32>,
     http_workers: Option<usize>,
+    cache_size: Option<u64>,
+    cache_ttl_secs: Option<u64>,
+    cache_validate: Option<bool>,
     log_format: Option<String>,
     insecure_allow_remote: Option<bool>,
     tls_cert: Option<PathBuf>,
@@ -191,6 +203,8 @@ pub struct Config {
     pub max_bundle_entries: usize,
     pub db_pool_size: Option<u32>,
     pub http_workers: usize,
+    /// The read cache (the Redis URL is the sync one).
+    pub cache: crate::store::cache::CacheSettings,
     pub log_format: LogFormat,
     pub insecure_allow_remote: bool,
     pub sync: crate::sync::config::SyncConfig,
@@ -434,7 +448,19 @@ impl Config {
             },
         )
         .map_err(ConfigError::Invalid)?;
+        let cache = crate::store::cache::CacheSettings {
+            size_mib: args.cache_size.or(file.cache_size).unwrap_or(64),
+            ttl: std::time::Duration::from_secs(
+                args.cache_ttl_secs
+                    .or(file.cache_ttl_secs)
+                    .unwrap_or(300)
+                    .max(1),
+            ),
+            validate: args.cache_validate || file.cache_validate.unwrap_or(false),
+            redis_url: sync.redis_url.clone(),
+        };
         Ok(Config {
+            cache,
             mllp,
             hl7,
             http_addr: args

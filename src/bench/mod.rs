@@ -3,6 +3,7 @@
 //! with. Speed targets live here and in BENCHMARKS.md, never in timed tests.
 
 pub mod baseline;
+pub mod baseline_mix;
 pub mod client;
 pub mod connections;
 pub mod data;
