@@ -90,7 +90,7 @@ fn mix_loop(
         } else {
             pick(&mut rng)
         };
-        let (name, ok) = match op {
+        let (name, t0, ok) = match op {
             CrudOp::Create => {
                 let (t, value, template) = &templates[rng.below(templates.len())];
                 let item = restamp(value, template, rng.id(), 1)?;
@@ -101,13 +101,13 @@ fn mix_loop(
                 if ok {
                     live.push((t, item.res_id));
                 }
-                ("create", (t0, ok))
+                ("create", t0, ok)
             }
             CrudOp::Read => {
                 let (t, id) = &live[rng.below(live.len())];
                 let t0 = Instant::now();
                 let ok = resources::read_current(&mut conn, t, id).is_ok_and(|v| v.is_some());
-                ("read", (t0, ok))
+                ("read", t0, ok)
             }
             CrudOp::Update => {
                 let (t, id) = live[rng.below(live.len())].clone();
@@ -117,16 +117,15 @@ fn mix_loop(
                 // The version is stamped before the clock; the transaction checks it is next.
                 let t0 = Instant::now();
                 let ok = store.write(|c| update(c, value, template, t, &id)).is_ok();
-                ("update", (t0, ok))
+                ("update", t0, ok)
             }
             CrudOp::Delete => {
                 let (t, id) = live.swap_remove(rng.below(live.len()));
                 let t0 = Instant::now();
                 let ok = store.write(|c| delete(c, t, &id)).is_ok();
-                ("delete", (t0, ok))
+                ("delete", t0, ok)
             }
         };
-        let (t0, ok) = ok;
         let outcome = if ok { Outcome::Ok } else { Outcome::Transport };
         rec.record(name, t0.elapsed(), outcome)?;
     }
