@@ -123,6 +123,8 @@ pub struct ServerArgs {
     pub search_timezone: Option<String>,
     #[command(flatten)]
     pub sync: crate::sync::config::SyncArgs,
+    #[command(flatten)]
+    pub edge: crate::api::edge::EdgeArgs,
 }
 
 /// The same options as read from hms.toml (all optional).
@@ -175,6 +177,12 @@ struct FileConfig {
     sync_disabled: Option<bool>,
     hl7_destinations: Option<Vec<String>>,
     outbox_retention: Option<String>,
+    // Edge (see crate::api::edge).
+    rate_limit_per_ip: Option<String>,
+    rate_limit_per_client: Option<String>,
+    rate_limit_burst: Option<u64>,
+    cors_origins: Option<Vec<String>>,
+    allowed_hosts: Option<Vec<String>>,
     /// Site overrides of the HL7 v2 → FHIR mapping (`[hl7]` table; maps only fit a file).
     hl7: Option<Hl7File>,
 }
@@ -218,6 +226,8 @@ pub struct Config {
     pub x12: X12Config,
     /// Where dates without an offset are read by the search index (see `fhir::time::Zone`).
     pub search_zone: crate::fhir::time::Zone,
+    /// Rate limits, CORS, allowed hosts.
+    pub edge: crate::api::edge::EdgeConfig,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -448,6 +458,17 @@ impl Config {
             },
         )
         .map_err(ConfigError::Invalid)?;
+        let edge = crate::api::edge::EdgeConfig::resolve(
+            &args.edge,
+            crate::api::edge::EdgeFile {
+                rate_limit_per_ip: file.rate_limit_per_ip.clone(),
+                rate_limit_per_client: file.rate_limit_per_client.clone(),
+                rate_limit_burst: file.rate_limit_burst,
+                cors_origins: file.cors_origins.clone(),
+                allowed_hosts: file.allowed_hosts.clone(),
+            },
+        )
+        .map_err(ConfigError::Invalid)?;
         let cache = crate::store::cache::CacheSettings {
             size_mib: args.cache_size.or(file.cache_size).unwrap_or(64),
             ttl: std::time::Duration::from_secs(
@@ -460,6 +481,7 @@ impl Config {
             redis_url: sync.redis_url.clone(),
         };
         Ok(Config {
+            edge,
             cache,
             mllp,
             hl7,
