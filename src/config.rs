@@ -734,6 +734,33 @@ mod tests {
         assert_eq!(c.http_addr.to_string(), "127.0.0.1:7000");
         std::fs::write(
             &path,
+            "rate_limit_per_ip = \"50/s\"\nrate_limit_per_client = \"off\"\nrate_limit_burst = 10\n\
+             cors_origins = [\"https://app.example.org\"]\nallowed_hosts = [\"fhir.example.org\"]\n",
+        )
+        .unwrap();
+        let c = Config::load(&ServerArgs {
+            config: Some(path.clone()),
+            ..Default::default()
+        })
+        .unwrap();
+        let ip = c.edge.per_ip.unwrap();
+        assert_eq!((ip.interval_us, ip.burst), (20_000, 10));
+        assert_eq!(c.edge.per_client, None);
+        assert_eq!(
+            c.edge.cors,
+            crate::api::edge::cors::Origins::List(vec!["https://app.example.org".into()])
+        );
+        assert_eq!(c.edge.allowed_hosts, Some(vec!["fhir.example.org".into()]));
+        std::fs::write(&path, "rate_limit_per_ip = \"5/fortnight\"\n").unwrap();
+        assert!(matches!(
+            Config::load(&ServerArgs {
+                config: Some(path.clone()),
+                ..Default::default()
+            }),
+            Err(ConfigError::Invalid(_))
+        ));
+        std::fs::write(
+            &path,
             "[hl7]\ndefault_offset = \"-05:00\"\n[hl7.assigning_authorities]\nMRN_HOSP = \"urn:oid:1.2.3\"\n[hl7.patient_class]\nO = \"AMB\"\n",
         )
         .unwrap();

@@ -669,3 +669,59 @@ async fn count_above_the_maximum_is_clamped_and_said() {
         assert_eq!(v["entry"].as_array().map_or(0, Vec::len), 0, "{v}");
     }
 }
+
+#[actix_web::test]
+async fn iterate_stops_at_the_depth_cap_and_says_so() {
+    for b in backends() {
+        let srv = TestServer::start_with(b, |c| c.mllp.addr = None);
+        let c = srv.client();
+        // o1 → o2 → ... → o6 through Organization.partOf.
+        for i in 1..=6 {
+            let mut org = json!({"resourceType": "Organization", "id": format!("o{i}")});
+            if i < 6 {
+                org["partOf"] = json!({"reference": format!("Organization/o{}", i + 1)});
+            }
+            assert_eq!(c.put(&format!("Organization/o{i}"), &org).await.status, 201);
+        }
+        let included = |v: &Value| -> Vec<String> {
+            let mut ids: Vec<String> = v["entry"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|e| e["search"]["mode"] == "include")
+                .map(|e| e["resource"]["id"].as_str().unwrap().to_string())
+                .collect();
+            ids.sort();
+            ids
+        };
+        let outcome = |v: &Value| -> Vec<Value> {
+            v["entry"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|e| e["search"]["mode"] == "outcome")
+                .map(|e| e["resource"]["issue"][0].clone())
+                .collect()
+        };
+        // The page, then :iterate three levels deeper at most: o2 (first pass) .. o5.
+        let v = c
+            .get("Organization?_id=o1&_include:iterate=Organization:partof")
+            .await
+            .json();
+        assert_eq!(included(&v), vec!["o2", "o3", "o4", "o5"]);
+        let o = outcome(&v);
+        assert_eq!(o.len(), 1, "{v}");
+        assert_eq!(o[0]["code"], "too-costly");
+        assert_eq!(
+            o[0]["diagnostics"],
+            ":iterate was stopped after 3 levels; deeper resources, if any, are not included"
+        );
+        // A chain that ends within the cap: everything, and no warning.
+        let v = c
+            .get("Organization?_id=o3&_include:iterate=Organization:partof")
+            .await
+            .json();
+        assert_eq!(included(&v), vec!["o4", "o5", "o6"]);
+        assert!(outcome(&v).is_empty(), "{v}");
+    }
+}
