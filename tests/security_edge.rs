@@ -526,6 +526,14 @@ async fn patient_token_batch_entries_are_checked_one_by_one() {
         );
         let p2 = get(&srv, "Patient/p2", &admin).await.json();
         assert_eq!(p2["meta"]["versionId"], "1");
+        // Every entry refused: still one answer per entry.
+        let all_refused = json!({"resourceType": "Bundle", "type": "batch", "entry": [
+            {"request": {"method": "DELETE", "url": format!("Observation/{}", obs[1])}},
+            {"request": {"method": "GET", "url": "Observation?code=x"}}
+        ]});
+        let r = post(&srv, "", &all_refused, &pat).await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        assert_eq!(statuses(&r.json()), vec!["404 Not Found", "403 Forbidden"]);
     }
 }
 

@@ -206,8 +206,20 @@ pub fn without_refused(mut bundle: Value, d: &Decision) -> Value {
 pub fn merge_response(response: &[u8], d: Decision) -> Result<Vec<u8>, Error> {
     let mut v: Value = serde_json::from_slice(response)
         .map_err(|e| Error::Internal(format!("cannot re-read the Bundle response: {e}")))?;
-    let Some(out) = v.get_mut("entry").and_then(Value::as_array_mut) else {
-        return Ok(response.to_vec());
+    let Some(obj) = v.as_object_mut() else {
+        return Err(Error::Internal(
+            "the Bundle response is not an object".into(),
+        ));
+    };
+    // Every entry may have been refused: the engine then answered with no `entry` at all.
+    let Some(out) = obj
+        .entry("entry")
+        .or_insert_with(|| Value::Array(Vec::new()))
+        .as_array_mut()
+    else {
+        return Err(Error::Internal(
+            "Bundle.entry of the response is not an array".into(),
+        ));
     };
     let mut refused = d.refused;
     refused.sort_by_key(|(i, _)| *i);
