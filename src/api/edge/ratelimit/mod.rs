@@ -128,6 +128,21 @@ pub async fn check_client(st: &AppState, guard: &Guard) -> Result<(), Error> {
     }
 }
 
+/// The bucket of an address: IPv4 per address, IPv6 per /64 (one subscriber usually holds a whole
+/// /64, so per address would let a single client rotate through 2^64 buckets).
+fn ip_key(ip: std::net::IpAddr) -> String {
+    match ip {
+        std::net::IpAddr::V4(v4) => format!("ip:{v4}"),
+        std::net::IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => format!("ip:{v4}"),
+            None => {
+                let s = v6.segments();
+                format!("ip:{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+            }
+        },
+    }
+}
+
 /// Per-IP limit of every request but the health probes: 429 with Retry-After and an
 /// OperationOutcome `throttled`. The IP is the TCP peer's (X-Forwarded-For is client-controlled).
 pub async fn limit_ip(
@@ -141,9 +156,7 @@ pub async fn limit_ip(
         && let Some(rate) = l.per_ip
         && !req.path().starts_with("/health/")
         && let Some(peer) = req.peer_addr()
-        && let Err(e) = l
-            .check(&format!("ip:{}", peer.ip()), &rate, "address")
-            .await
+        && let Err(e) = l.check(&ip_key(peer.ip()), &rate, "address").await
     {
         let resp = ApiError(e).error_response();
         return Ok(req.into_response(resp).map_into_right_body());
@@ -151,4 +164,41 @@ pub async fn limit_ip(
     next.call(req)
         .await
         .map(ServiceResponse::map_into_left_body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rates_and_ip_keys() {
+        assert_eq!(
+            Rate::parse("100/s", None).unwrap(),
+            Some(Rate {
+                interval_us: 10_000,
+                burst: 100
+            })
+        );
+        assert_eq!(
+            Rate::parse(" 30 / m ", Some(5)).unwrap(),
+            Some(Rate {
+                interval_us: 2_000_000,
+                burst: 5
+            })
+        );
+        assert_eq!(
+            Rate::parse("7", None).unwrap().unwrap().interval_us,
+            142_857
+        );
+        assert_eq!(Rate::parse("0", None).unwrap(), None);
+        assert_eq!(Rate::parse("off", None).unwrap(), None);
+        assert!(Rate::parse("10/d", None).is_err());
+        assert!(Rate::parse("many", None).is_err());
+        let ip = |s: &str| ip_key(s.parse().unwrap());
+        assert_eq!(ip("192.0.2.7"), "ip:192.0.2.7");
+        assert_eq!(ip("::ffff:192.0.2.7"), "ip:192.0.2.7");
+        assert_eq!(ip("2001:db8:1:2:aaaa::1"), "ip:2001:db8:1:2::/64");
+        assert_eq!(ip("2001:db8:1:2:bbbb::9"), "ip:2001:db8:1:2::/64");
+        assert_eq!(ip("::1"), "ip:0:0:0:0::/64");
+    }
 }
