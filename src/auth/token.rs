@@ -1,7 +1,8 @@
-//! JWT access tokens: issuing (builtin mode, HS256 under a per-database secret) and validating
-//! (builtin HS256, external RS256 against a JWKS). Keys and tokens are never logged.
+//! JWT access tokens: issuing (builtin mode, ES256 under a per-database P-256 key published as a
+//! JWKS) and validating (RS256/ES256 against a JWKS: the builtin one or the external issuers').
+//! Keys and tokens are never logged.
 
-use jsonwebtoken::jwk::JwkSet;
+use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, JwkSet};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 
@@ -42,12 +43,58 @@ pub struct Principal {
     pub patient: Option<String>,
 }
 
-/// The keys that validate tokens.
+/// The keys that validate tokens: public keys by `kid` (the builtin issuer's own, or external).
 pub enum Keys {
-    /// Builtin: one HS256 secret.
-    Hmac(DecodingKey),
-    /// External: RS256 public keys by `kid`.
     Jwks(JwkSet),
+}
+
+/// The builtin issuer's ES256 signing key. Holds the private key: no Debug.
+pub struct SigningKey {
+    key: EncodingKey,
+    kid: String,
+    /// The public half, as published at `/.well-known/jwks.json`.
+    public: jsonwebtoken::jwk::Jwk,
+}
+
+impl SigningKey {
+    /// A fresh P-256 key as PKCS#8 DER (stored once per database so every node signs alike).
+    pub fn generate_pkcs8() -> Result<Vec<u8>, Error> {
+        use ring::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair};
+        let rng = ring::rand::SystemRandom::new();
+        EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng)
+            .map(|d| d.as_ref().to_vec())
+            .map_err(|_| Error::Internal("cannot generate the token signing key".into()))
+    }
+
+    pub fn from_pkcs8(der: &[u8]) -> Result<SigningKey, Error> {
+        use jsonwebtoken::jwk::{Jwk, PublicKeyUse, ThumbprintHash};
+        let key = EncodingKey::from_ec_der(der);
+        let bad = |e: jsonwebtoken::errors::Error| {
+            Error::Internal(format!("the token signing key is unusable: {e}"))
+        };
+        let mut public = Jwk::from_encoding_key(&key, Algorithm::ES256).map_err(bad)?;
+        // RFC 7638 thumbprint: stable, and changes only when the key does.
+        let kid = public.thumbprint(ThumbprintHash::SHA256).map_err(bad)?;
+        public.common.key_id = Some(kid.clone());
+        public.common.public_key_use = Some(PublicKeyUse::Signature);
+        Ok(SigningKey { key, kid, public })
+    }
+
+    /// The public keys that verify this issuer's tokens.
+    pub fn jwks(&self) -> JwkSet {
+        JwkSet {
+            keys: vec![self.public.clone()],
+        }
+    }
+
+    /// Signs `claims` with ES256 (`kid` in the header, `typ` at+jwt per RFC 9068).
+    pub fn sign(&self, claims: &Claims) -> Result<String, Error> {
+        let mut header = Header::new(Algorithm::ES256);
+        header.typ = Some("at+jwt".into());
+        header.kid = Some(self.kid.clone());
+        jsonwebtoken::encode(&header, claims, &self.key)
+            .map_err(|e| Error::Internal(format!("cannot sign token: {e}")))
+    }
 }
 
 fn invalid(reason: &str) -> Error {
@@ -56,16 +103,6 @@ fn invalid(reason: &str) -> Error {
 
 pub fn now_secs() -> u64 {
     jsonwebtoken::get_current_timestamp()
-}
-
-/// Signs `claims` with HS256.
-pub fn issue_hs256(secret: &[u8], claims: &Claims) -> Result<String, Error> {
-    let key =
-        EncodingKey::from_secret(secret).map_err(|e| Error::Internal(format!("token key: {e}")))?;
-    let mut header = Header::new(Algorithm::HS256);
-    header.typ = Some("at+jwt".into());
-    jsonwebtoken::encode(&header, claims, &key)
-        .map_err(|e| Error::Internal(format!("cannot sign token: {e}")))
 }
 
 /// Validates signature, `exp`, `iss` (one of `issuers`), `aud` (= `audience`), and that the token
@@ -83,24 +120,24 @@ pub fn validate(
             return Err(invalid("not an access token"));
         }
     }
-    let (key, alg) = match keys {
-        Keys::Hmac(k) => (k.clone(), Algorithm::HS256),
-        Keys::Jwks(set) => {
-            if header.alg != Algorithm::RS256 {
-                return Err(invalid("unsupported algorithm"));
-            }
-            let jwk = match &header.kid {
-                Some(kid) => set.find(kid),
-                None if set.keys.len() == 1 => set.keys.first(),
-                None => None,
-            }
-            .ok_or_else(|| invalid("unknown key"))?;
-            (
-                DecodingKey::from_jwk(jwk).map_err(|_| invalid("unusable key"))?,
-                Algorithm::RS256,
-            )
-        }
+    let Keys::Jwks(set) = keys;
+    let jwk = match &header.kid {
+        Some(kid) => set.find(kid),
+        None if set.keys.len() == 1 => set.keys.first(),
+        None => None,
+    }
+    .ok_or_else(|| invalid("unknown key"))?;
+    // The key decides the algorithm, never the token header (no alg confusion, no HS256 with a
+    // public key as the secret).
+    let alg = match &jwk.algorithm {
+        AlgorithmParameters::RSA(_) => Algorithm::RS256,
+        AlgorithmParameters::EllipticCurve(p) if p.curve == EllipticCurve::P256 => Algorithm::ES256,
+        _ => return Err(invalid("unsupported key type")),
     };
+    if header.alg != alg {
+        return Err(invalid("unsupported algorithm"));
+    }
+    let key = DecodingKey::from_jwk(jwk).map_err(|_| invalid("unusable key"))?;
     let mut v = Validation::new(alg);
     v.leeway = 30;
     v.set_issuer(issuers);
