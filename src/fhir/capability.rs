@@ -5,7 +5,9 @@ use hms_fhir::model::Model;
 use crate::search::registry::{BUILTIN, Kind, Registry};
 use serde_json::{Value, json};
 
-pub fn statement(base: &str, date: &str) -> Value {
+/// `zone`: what the search index reads dates without an offset in (see `time::Zone`), stated in
+/// the search documentation.
+pub fn statement(base: &str, date: &str, zone: &str) -> Value {
     let model = Model::r4();
     let resources: Vec<Value> = model
         .resource_types()
@@ -62,7 +64,7 @@ pub fn statement(base: &str, date: &str) -> Value {
         "format": ["application/fhir+json", "json"],
         "rest": [{
             "mode": "server",
-            "documentation": "Search: every R4 SearchParameter listed per type, with _sort, _count, _include/_revinclude (:iterate), _total, _summary, _elements, chaining, _has and compartment search. Unknown parameters are ignored (reported in an OperationOutcome entry) unless Prefer: handling=strict, which makes them a 400. A dateTime without an offset is read as UTC.",
+            "documentation": format!("Search: every R4 SearchParameter listed per type, with _sort, _count, _include/_revinclude (:iterate), _total, _summary, _elements, chaining, _has and compartment search. Unknown parameters are ignored (reported in an OperationOutcome entry) unless Prefer: handling=strict, which makes them a 400. A date or dateTime without an offset is read in the time zone {zone}."),
             "resource": resources,
             "interaction": [{"code": "history-system"}, {"code": "search-system"}],
             "searchParam": [
