@@ -49,13 +49,29 @@ pub enum UserCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum ClientCommand {
-    /// Add a system client (client_credentials); prints its secret once.
-    #[command(after_help = "Example:\n  hms client add nightly-export --scope 'system/*.read'")]
+    /// Add a client. By default a confidential system client with a generated secret (printed
+    /// once); --jwks/--jwks-url register keys instead (private_key_jwt, SMART Backend Services);
+    /// --public makes an app without credentials (authorization code + PKCE only).
+    #[command(
+        after_help = "Examples:\n  hms client add nightly-export --scope 'system/*.read'\n  hms client add bulk-loader --scope 'system/*.rs' --jwks loader-public.jwks.json\n  hms client add my-app --public --redirect-uri https://app.example/callback \\\n      --scope 'patient/*.rs launch/patient openid fhirUser offline_access'"
+    )]
     Add {
         name: String,
-        /// Scopes granted to this client's tokens, space-separated.
+        /// Scopes this client may be granted, space-separated.
         #[arg(long)]
         scope: String,
+        /// A redirect URI for the authorization code flow (exact match; repeatable).
+        #[arg(long = "redirect-uri")]
+        redirect_uris: Vec<String>,
+        /// No credential: a public app (needs --redirect-uri).
+        #[arg(long, conflicts_with_all = ["jwks", "jwks_url"])]
+        public: bool,
+        /// The client's public keys (a JWKS file) for private_key_jwt assertions (RS384/ES384).
+        #[arg(long, conflicts_with = "jwks_url")]
+        jwks: Option<std::path::PathBuf>,
+        /// Where the client publishes its JWKS, fetched at each token request.
+        #[arg(long)]
+        jwks_url: Option<String>,
         #[command(flatten)]
         server: ServerArgs,
     },
@@ -137,11 +153,31 @@ pub fn run_client(cmd: ClientCommand) -> anyhow::Result<()> {
         ClientCommand::Add {
             name,
             scope,
+            redirect_uris,
+            public,
+            jwks,
+            jwks_url,
             server,
         } => {
-            let secret = auth::add_client(&store_of(&server)?, &name, &scope)?;
+            let kind = match (public, jwks, jwks_url) {
+                (true, _, _) => auth::ClientKind::Public,
+                (_, Some(path), _) => auth::ClientKind::Jwks(
+                    std::fs::read_to_string(&path)
+                        .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?,
+                ),
+                (_, None, Some(url)) => auth::ClientKind::JwksUrl(url),
+                (false, None, None) => auth::ClientKind::Secret,
+            };
+            let spec = auth::ClientSpec {
+                scope,
+                redirect_uris,
+                kind,
+            };
+            let secret = auth::register_client(&store_of(&server)?, &name, &spec)?;
             println!("client_id: {name}");
-            println!("client_secret (shown once): {secret}");
+            if let Some(secret) = secret {
+                println!("client_secret (shown once): {secret}");
+            }
             Ok(())
         }
         ClientCommand::Disable { name, server } => {

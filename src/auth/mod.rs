@@ -4,5 +4,6 @@
 
 pub mod compartment;
 pub mod credentials;
+pub mod pkce;
 pub mod scopes;
 pub mod token;

@@ -3,6 +3,7 @@
 
 pub mod audit;
 pub mod auth;
+pub mod oauth;
 pub mod billing;
 pub mod everything;
 pub mod fhirpath_patch;
