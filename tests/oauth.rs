@@ -1,9 +1,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed test
-//! Issue 7, the builtin authorization server: ES256 tokens published as a JWKS, authorization code
-//! + PKCE, refresh-token rotation, revocation (RFC 7009) and private_key_jwt client assertions
-//! (SMART Backend Services). Each flow ends with its token reading a Patient; each refusal is
-//! checked for its exact status and RFC 6749 `error`. On SQLite and (with HMS_TEST_DATABASE_URL)
-//! PostgreSQL.
+//! Issue 7, the builtin authorization server: ES256 tokens published as a JWKS, authorization
+//! code with PKCE, refresh-token rotation, revocation (RFC 7009) and private_key_jwt client
+//! assertions (SMART Backend Services). Each flow ends with its token reading a Patient; each
+//! refusal is checked for its exact status and RFC 6749 `error`. On SQLite and (with
+//! HMS_TEST_DATABASE_URL) PostgreSQL.
 
 mod common;
 
@@ -158,7 +158,12 @@ async fn builtin_tokens_are_es256_checked_against_the_published_jwks() {
         let key = &jwks["keys"][0];
         assert_eq!(
             (&key["kty"], &key["crv"], &key["alg"], &key["use"]),
-            (&json!("EC"), &json!("P-256"), &json!("ES256"), &json!("sig"))
+            (
+                &json!("EC"),
+                &json!("P-256"),
+                &json!("ES256"),
+                &json!("sig")
+            )
         );
         assert!(key.get("d").is_none(), "no private part");
         let kid = key["kid"].as_str().unwrap().to_string();
@@ -167,12 +172,20 @@ async fn builtin_tokens_are_es256_checked_against_the_published_jwks() {
             .await
             .json();
         assert_eq!(conf["jwks_uri"], format!("{root}/.well-known/jwks.json"));
-        assert_eq!(conf["authorization_endpoint"], format!("{root}/auth/authorize"));
+        assert_eq!(
+            conf["authorization_endpoint"],
+            format!("{root}/auth/authorize")
+        );
         assert_eq!(conf["revocation_endpoint"], format!("{root}/auth/revoke"));
         assert_eq!(conf["code_challenge_methods_supported"], json!(["S256"]));
         assert_eq!(
             conf["grant_types_supported"],
-            json!(["authorization_code", "refresh_token", "client_credentials", "password"])
+            json!([
+                "authorization_code",
+                "refresh_token",
+                "client_credentials",
+                "password"
+            ])
         );
 
         let admin = admin_token(&srv, &st).await;
@@ -188,7 +201,12 @@ async fn builtin_tokens_are_es256_checked_against_the_published_jwks() {
         let now = jsonwebtoken::get_current_timestamp();
         let good = json!({"iss": format!("{root}/auth"), "aud": srv.base, "sub": "x",
                           "exp": now + 300, "iat": now, "scope": "system/*.rs"});
-        let r = get_with(&srv, "Patient/p1", &sign(Algorithm::ES256, Some(&kid), &good, &own)).await;
+        let r = get_with(
+            &srv,
+            "Patient/p1",
+            &sign(Algorithm::ES256, Some(&kid), &good, &own),
+        )
+        .await;
         assert_eq!(r.status, 200, "{}", r.text());
         let other = ec_key(&ring::signature::ECDSA_P256_SHA256_FIXED_SIGNING);
         let jwks_text = serde_json::to_vec(&jwks).unwrap();
@@ -202,20 +220,48 @@ async fn builtin_tokens_are_es256_checked_against_the_published_jwks() {
         let mut wrong_aud = good.clone();
         wrong_aud["aud"] = json!("https://other.example/fhir");
         let cases = [
-            ("re-signed with another key", sign(Algorithm::ES256, Some(&kid), &good, &other)),
+            (
+                "re-signed with another key",
+                sign(Algorithm::ES256, Some(&kid), &good, &other),
+            ),
             (
                 "HS256 with the JWKS as secret (alg confusion)",
-                sign(Algorithm::HS256, Some(&kid), &good, &EncodingKey::from_secret(&jwks_text)),
+                sign(
+                    Algorithm::HS256,
+                    Some(&kid),
+                    &good,
+                    &EncodingKey::from_secret(&jwks_text).unwrap(),
+                ),
             ),
             (
                 "HS256 with the public x as secret (alg confusion)",
-                sign(Algorithm::HS256, Some(&kid), &good, &EncodingKey::from_secret(&x)),
+                sign(
+                    Algorithm::HS256,
+                    Some(&kid),
+                    &good,
+                    &EncodingKey::from_secret(&x).unwrap(),
+                ),
             ),
-            ("unknown kid", sign(Algorithm::ES256, Some("nope"), &good, &own)),
-            ("ID token", sign(Algorithm::ES256, Some(&kid), &id_token, &own)),
-            ("no scope", sign(Algorithm::ES256, Some(&kid), &no_scope, &own)),
-            ("expired", sign(Algorithm::ES256, Some(&kid), &expired, &own)),
-            ("wrong audience", sign(Algorithm::ES256, Some(&kid), &wrong_aud, &own)),
+            (
+                "unknown kid",
+                sign(Algorithm::ES256, Some("nope"), &good, &own),
+            ),
+            (
+                "ID token",
+                sign(Algorithm::ES256, Some(&kid), &id_token, &own),
+            ),
+            (
+                "no scope",
+                sign(Algorithm::ES256, Some(&kid), &no_scope, &own),
+            ),
+            (
+                "expired",
+                sign(Algorithm::ES256, Some(&kid), &expired, &own),
+            ),
+            (
+                "wrong audience",
+                sign(Algorithm::ES256, Some(&kid), &wrong_aud, &own),
+            ),
         ];
         for (what, tok) in &cases {
             assert_401(&get_with(&srv, "Patient/p1", tok).await, what);
@@ -331,7 +377,12 @@ async fn refresh(srv: &TestServer, token: &str) -> Resp {
 }
 
 async fn revoke(srv: &TestServer, token: &str) -> Resp {
-    post_form(srv, "/auth/revoke", &[("token", token), ("client_id", "app")]).await
+    post_form(
+        srv,
+        "/auth/revoke",
+        &[("token", token), ("client_id", "app")],
+    )
+    .await
 }
 
 fn tokens(r: &Resp) -> (String, String) {
@@ -386,17 +437,36 @@ async fn authorization_code_pkce_refresh_rotation_and_revocation() {
         // Reusing a rotated token revokes the whole family: its newest tokens too.
         let r = refresh(&srv, &refresh1).await;
         assert_oauth_error(&r, 400, "invalid_grant", "reused refresh token");
-        assert_oauth_error(&refresh(&srv, &refresh3).await, 400, "invalid_grant", "revoked family");
-        assert_401(&get_with(&srv, "Patient/p1", &access3).await, "family revoked");
-        assert_401(&get_with(&srv, "Patient/p1", &access).await, "family revoked");
+        assert_oauth_error(
+            &refresh(&srv, &refresh3).await,
+            400,
+            "invalid_grant",
+            "revoked family",
+        );
+        assert_401(
+            &get_with(&srv, "Patient/p1", &access3).await,
+            "family revoked",
+        );
+        assert_401(
+            &get_with(&srv, "Patient/p1", &access).await,
+            "family revoked",
+        );
 
         // A code is single-use; reusing it revokes what it gave.
         let code = authorize(&srv, &st, &app, "u2").await;
         let (access, refresh_t) = tokens(&exchange(&srv, &code, &app.verifier, REDIRECT).await);
         let r = exchange(&srv, &code, &app.verifier, REDIRECT).await;
         assert_oauth_error(&r, 400, "invalid_grant", "reused code");
-        assert_401(&get_with(&srv, "Patient/p1", &access).await, "after code reuse");
-        assert_oauth_error(&refresh(&srv, &refresh_t).await, 400, "invalid_grant", "after code reuse");
+        assert_401(
+            &get_with(&srv, "Patient/p1", &access).await,
+            "after code reuse",
+        );
+        assert_oauth_error(
+            &refresh(&srv, &refresh_t).await,
+            400,
+            "invalid_grant",
+            "after code reuse",
+        );
 
         // Wrong verifier, wrong redirect_uri, expired code, unknown code, another client.
         let code = authorize(&srv, &st, &app, "u3").await;
@@ -415,8 +485,12 @@ async fn authorization_code_pkce_refresh_rotation_and_revocation() {
         let r = post_form(
             &srv,
             "/auth/token",
-            &[("grant_type", "authorization_code"), ("code", "x"), ("redirect_uri", REDIRECT),
-              ("code_verifier", &app.verifier)],
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", "x"),
+                ("redirect_uri", REDIRECT),
+                ("code_verifier", &app.verifier),
+            ],
         )
         .await;
         assert_oauth_error(&r, 401, "invalid_client", "no client");
@@ -427,19 +501,40 @@ async fn authorization_code_pkce_refresh_rotation_and_revocation() {
         let code = authorize(&srv, &st, &app, "u6").await;
         let (access, refresh_t) = tokens(&exchange(&srv, &code, &app.verifier, REDIRECT).await);
         assert_eq!(revoke(&srv, &refresh_t).await.status, 200);
-        assert_oauth_error(&refresh(&srv, &refresh_t).await, 400, "invalid_grant", "revoked refresh");
-        assert_401(&get_with(&srv, "Patient/p1", &access).await, "revoked family");
+        assert_oauth_error(
+            &refresh(&srv, &refresh_t).await,
+            400,
+            "invalid_grant",
+            "revoked refresh",
+        );
+        assert_401(
+            &get_with(&srv, "Patient/p1", &access).await,
+            "revoked family",
+        );
         let code = authorize(&srv, &st, &app, "u7").await;
         let (access, refresh_t) = tokens(&exchange(&srv, &code, &app.verifier, REDIRECT).await);
         assert_eq!(revoke(&srv, &access).await.status, 200);
-        assert_401(&get_with(&srv, "Patient/p1", &access).await, "revoked access token");
+        assert_401(
+            &get_with(&srv, "Patient/p1", &access).await,
+            "revoked access token",
+        );
         // ... which leaves the refresh token usable.
         let (access, _) = tokens(&refresh(&srv, &refresh_t).await);
         assert_eq!(get_with(&srv, "Patient/p1", &access).await.status, 200);
         // Unknown tokens: nothing to do, still 200. Another client's token: refused.
         assert_eq!(revoke(&srv, "no-such-token").await.status, 200);
-        let r = post_form(&srv, "/auth/revoke", &[("token", &access), ("client_id", "admin")]).await;
-        assert_oauth_error(&r, 401, "invalid_client", "confidential client without its secret");
+        let r = post_form(
+            &srv,
+            "/auth/revoke",
+            &[("token", &access), ("client_id", "admin")],
+        )
+        .await;
+        assert_oauth_error(
+            &r,
+            401,
+            "invalid_client",
+            "confidential client without its secret",
+        );
 
         // Authorization endpoint refusals: never redirect to an unregistered URI.
         let mut params = authorize_params(&srv, &app);
@@ -458,7 +553,11 @@ async fn authorization_code_pkce_refresh_rotation_and_revocation() {
         // A wrong TOTP shows the form again (403), with no code.
         person(&st, "u8");
         let mut params = authorize_params(&srv, &app);
-        params.extend([("username", "u8"), ("password", STRONG_PW), ("totp", "000000")]);
+        params.extend([
+            ("username", "u8"),
+            ("password", STRONG_PW),
+            ("totp", "000000"),
+        ]);
         let r = post_form(&srv, "/auth/authorize", &params).await;
         assert_eq!(r.status, 403, "{}", r.text());
         assert!(r.header("location").is_none());
@@ -467,7 +566,13 @@ async fn authorization_code_pkce_refresh_rotation_and_revocation() {
 }
 
 /// A private_key_jwt client assertion (SMART Backend Services).
-fn assertion(srv: &TestServer, client: &str, alg: Algorithm, kid: &str, key: &EncodingKey) -> String {
+fn assertion(
+    srv: &TestServer,
+    client: &str,
+    alg: Algorithm,
+    kid: &str,
+    key: &EncodingKey,
+) -> String {
     let now = jsonwebtoken::get_current_timestamp();
     let claims = json!({"iss": client, "sub": client,
                         "aud": format!("http://{}/auth/token", srv.addr),
@@ -524,7 +629,10 @@ async fn backend_services_private_key_jwt() {
         assert_eq!(iauth::register_client(&st, "backend", &spec).unwrap(), None);
 
         // ES384 and RS384 assertions get tokens that read a Patient.
-        for (alg, kid, key) in [(Algorithm::ES384, "es-1", &es), (Algorithm::RS384, "rs-1", &rs)] {
+        for (alg, kid, key) in [
+            (Algorithm::ES384, "es-1", &es),
+            (Algorithm::RS384, "rs-1", &rs),
+        ] {
             let a = assertion(&srv, "backend", alg, kid, key);
             let r = backend_token(&srv, &a).await;
             assert_eq!(r.status, 200, "{alg:?}: {}", r.text());
@@ -548,23 +656,48 @@ async fn backend_services_private_key_jwt() {
         let cases = [
             (
                 "forged (another key, same kid)",
-                sign(Algorithm::ES384, Some("es-1"), &claims(aud.clone(), now + 240), &forger),
+                sign(
+                    Algorithm::ES384,
+                    Some("es-1"),
+                    &claims(aud.clone(), now + 240),
+                    &forger,
+                ),
             ),
             (
                 "wrong aud",
-                sign(Algorithm::ES384, Some("es-1"), &claims(srv.base.clone(), now + 240), &es),
+                sign(
+                    Algorithm::ES384,
+                    Some("es-1"),
+                    &claims(srv.base.clone(), now + 240),
+                    &es,
+                ),
             ),
             (
                 "exp too far ahead",
-                sign(Algorithm::ES384, Some("es-1"), &claims(aud.clone(), now + 3600), &es),
+                sign(
+                    Algorithm::ES384,
+                    Some("es-1"),
+                    &claims(aud.clone(), now + 3600),
+                    &es,
+                ),
             ),
             (
                 "expired",
-                sign(Algorithm::ES384, Some("es-1"), &claims(aud.clone(), now - 600), &es),
+                sign(
+                    Algorithm::ES384,
+                    Some("es-1"),
+                    &claims(aud.clone(), now - 600),
+                    &es,
+                ),
             ),
             (
                 "RS256 is not an assertion algorithm",
-                sign(Algorithm::RS256, Some("rs-1"), &claims(aud.clone(), now + 240), &rs),
+                sign(
+                    Algorithm::RS256,
+                    Some("rs-1"),
+                    &claims(aud.clone(), now + 240),
+                    &rs,
+                ),
             ),
             (
                 "HS256 with the public keys as secret (alg confusion)",
@@ -572,7 +705,7 @@ async fn backend_services_private_key_jwt() {
                     Algorithm::HS256,
                     Some("es-1"),
                     &claims(aud.clone(), now + 240),
-                    &EncodingKey::from_secret(&set_text),
+                    &EncodingKey::from_secret(&set_text).unwrap(),
                 ),
             ),
         ];
@@ -581,12 +714,20 @@ async fn backend_services_private_key_jwt() {
         }
         // Another client's assertion names itself: it cannot borrow backend's keys.
         let a = assertion(&srv, "admin", Algorithm::ES384, "es-1", &es);
-        assert_oauth_error(&backend_token(&srv, &a).await, 401, "invalid_client", "no keys");
+        assert_oauth_error(
+            &backend_token(&srv, &a).await,
+            401,
+            "invalid_client",
+            "no keys",
+        );
         // A confidential client cannot skip authentication.
         let r = post_form(
             &srv,
             "/auth/token",
-            &[("grant_type", "client_credentials"), ("client_id", "backend")],
+            &[
+                ("grant_type", "client_credentials"),
+                ("client_id", "backend"),
+            ],
         )
         .await;
         assert_oauth_error(&r, 401, "invalid_client", "no assertion");
@@ -607,7 +748,11 @@ async fn backend_keys_from_a_jwks_url() {
             "/jwks",
             web::get().to(move || {
                 let body = body.clone();
-                async move { HttpResponse::Ok().content_type("application/json").body(body) }
+                async move {
+                    HttpResponse::Ok()
+                        .content_type("application/json")
+                        .body(body)
+                }
             }),
         )
     })

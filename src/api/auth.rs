@@ -71,7 +71,10 @@ impl Authenticator {
 
     /// The public keys of this server's own tokens (builtin mode; empty otherwise).
     pub(super) fn own_jwks(&self) -> jsonwebtoken::jwk::JwkSet {
-        self.signer.as_ref().map(SigningKey::jwks).unwrap_or_default()
+        self.signer
+            .as_ref()
+            .map(SigningKey::jwks)
+            .unwrap_or_default()
     }
 
     pub(super) fn builtin_issuer(&self, req: &HttpRequest) -> String {
@@ -91,7 +94,11 @@ fn builtin_signing_key(store: &Store) -> Result<SigningKey, Error> {
     let b64 = base64::engine::general_purpose::STANDARD;
     let fresh = b64.encode(SigningKey::generate_pkcs8()?);
     let stored = store.write(|c| -> Result<String, Error> {
-        Ok(crate::store::secret::get_or_insert(c, SIGNING_KEY_SECRET, &fresh)?)
+        Ok(crate::store::secret::get_or_insert(
+            c,
+            SIGNING_KEY_SECRET,
+            &fresh,
+        )?)
     })?;
     let der = b64
         .decode(stored.trim())
@@ -380,4 +387,3 @@ pub fn check_bundle(guard: &Guard, bundle: &Value) -> Result<(), Error> {
     }
     Ok(())
 }
-

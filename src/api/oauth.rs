@@ -82,14 +82,23 @@ async fn form_of(payload: Payload) -> Result<Vec<(String, String)>, Error> {
     Ok(crate::search::criteria::form_pairs(&text))
 }
 
+/// A request refused before any account is looked at (shown with [`oauth_error`]).
+struct BadRequest(OAuthCode, String);
+
+impl BadRequest {
+    fn response(&self) -> HttpResponse {
+        oauth_error(self.0, &self.1)
+    }
+}
+
 /// A form parameter; RFC 6749 §3.1: parameters must not repeat.
-fn param(form: &[(String, String)], name: &str) -> Result<Option<String>, HttpResponse> {
+fn param(form: &[(String, String)], name: &str) -> Result<Option<String>, BadRequest> {
     let mut found = form.iter().filter(|(n, _)| n == name);
     let first = found.next().map(|(_, v)| v.clone());
     if found.next().is_some() {
-        return Err(oauth_error(
+        return Err(BadRequest(
             OAuthCode::InvalidRequest,
-            &format!("{name} is repeated"),
+            format!("{name} is repeated"),
         ));
     }
     Ok(first)
@@ -122,38 +131,38 @@ enum ClientCreds {
     Assertion(String, String),
 }
 
-fn client_creds(req: &HttpRequest, form: &[(String, String)]) -> Result<ClientCreds, HttpResponse> {
+fn client_creds(req: &HttpRequest, form: &[(String, String)]) -> Result<ClientCreds, BadRequest> {
     let id = param(form, "client_id")?;
     if let Some((basic_id, secret)) = basic_credentials(req) {
         if id.as_deref().is_some_and(|i| i != basic_id) {
-            return Err(oauth_error(
+            return Err(BadRequest(
                 OAuthCode::InvalidRequest,
-                "client_id differs from the Basic credentials",
+                "client_id differs from the Basic credentials".into(),
             ));
         }
         return Ok(ClientCreds::Secret(basic_id, secret));
     }
     if let Some(assertion) = param(form, "client_assertion")? {
         if param(form, "client_assertion_type")?.as_deref() != Some(ASSERTION_TYPE) {
-            return Err(oauth_error(
+            return Err(BadRequest(
                 OAuthCode::InvalidRequest,
-                &format!("client_assertion_type must be {ASSERTION_TYPE}"),
+                format!("client_assertion_type must be {ASSERTION_TYPE}"),
             ));
         }
         let Some(client_id) = id.or_else(|| crate::auth::token::assertion_subject(&assertion))
         else {
-            return Err(oauth_error(
+            return Err(BadRequest(
                 OAuthCode::InvalidClient,
-                "the client assertion names no client (sub)",
+                "the client assertion names no client (sub)".into(),
             ));
         };
         return Ok(ClientCreds::Assertion(client_id, assertion));
     }
     if let Some(secret) = param(form, "client_secret")? {
         let Some(id) = id else {
-            return Err(oauth_error(
+            return Err(BadRequest(
                 OAuthCode::InvalidRequest,
-                "client_secret without client_id",
+                "client_secret without client_id".into(),
             ));
         };
         return Ok(ClientCreds::Secret(id, secret));
@@ -203,7 +212,7 @@ async fn with_client<T: Send + 'static>(
 ) -> Result<Result<T, HttpResponse>, ApiError> {
     let creds = match client_creds(req, form) {
         Ok(c) => c,
-        Err(r) => return Ok(Err(r)),
+        Err(bad) => return Ok(Err(bad.response())),
     };
     let keys = match &creds {
         ClientCreds::Assertion(id, _) => match assertion_keys(st, id).await? {
@@ -268,7 +277,7 @@ async fn token_endpoint(
                 p.insert(name, v);
             }
             Ok(None) => {}
-            Err(r) => return Ok(r),
+            Err(bad) => return Ok(bad.response()),
         }
     }
     let issuer = st.auth.builtin_issuer(&req);
@@ -363,7 +372,7 @@ async fn revoke_endpoint(
     let token = match param(&form, "token") {
         Ok(Some(t)) if !t.is_empty() => t,
         Ok(_) => return Ok(oauth_error(OAuthCode::InvalidRequest, "token is required")),
-        Err(r) => return Ok(r),
+        Err(bad) => return Ok(bad.response()),
     };
     let keys = st.auth.own_jwks();
     let issuer = st.auth.builtin_issuer(&req);
@@ -436,12 +445,7 @@ async fn smart_configuration(
 
 /// The authorization request's parameters, from the query (GET) or the form (POST).
 fn authorize_request(pairs: &[(String, String)]) -> AuthorizeRequest {
-    let get = |k: &str| {
-        pairs
-            .iter()
-            .find(|(n, _)| n == k)
-            .map(|(_, v)| v.clone())
-    };
+    let get = |k: &str| pairs.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
     AuthorizeRequest {
         response_type: get("response_type").unwrap_or_default(),
         client_id: get("client_id").unwrap_or_default(),
@@ -507,7 +511,12 @@ fn login_page(status: StatusCode, r: &AuthorizeRequest, message: Option<&str>) -
     ]
     .iter()
     .filter(|(k, _)| *k != "state" || r.state.is_some())
-    .map(|(k, v)| format!("<input type=\"hidden\" name=\"{k}\" value=\"{}\">", html_escape(v)))
+    .map(|(k, v)| {
+        format!(
+            "<input type=\"hidden\" name=\"{k}\" value=\"{}\">",
+            html_escape(v)
+        )
+    })
     .collect::<String>();
     let message = message
         .map(|m| format!("<p role=\"alert\">{}</p>", html_escape(m)))
@@ -527,7 +536,10 @@ fn login_page(status: StatusCode, r: &AuthorizeRequest, message: Option<&str>) -
         .content_type("text/html; charset=utf-8")
         // Credentials are typed here: never inside another site's frame.
         .insert_header(("X-Frame-Options", "DENY"))
-        .insert_header(("Content-Security-Policy", "frame-ancestors 'none'; default-src 'none'; form-action 'self'"))
+        .insert_header((
+            "Content-Security-Policy",
+            "frame-ancestors 'none'; default-src 'none'; form-action 'self'",
+        ))
         .body(page)
 }
 
@@ -562,7 +574,8 @@ async fn authorize_form(
     let fhir_base = base_url(&req, &st);
     let store = st.services.store.clone();
     let checked = r.clone();
-    let result = blocking(move || Ok(ioauth::check_authorize(&store, &checked, &fhir_base))).await?;
+    let result =
+        blocking(move || Ok(ioauth::check_authorize(&store, &checked, &fhir_base))).await?;
     match result {
         Ok(_) => Ok(login_page(StatusCode::OK, &r, None)),
         Err(e) => authorize_failure(e, &r),
@@ -602,7 +615,10 @@ async fn authorize_submit(
     match result {
         Ok(a) => Ok(redirect_to(
             &a.redirect_uri,
-            &[("code", Some(a.code.as_str())), ("state", a.state.as_deref())],
+            &[
+                ("code", Some(a.code.as_str())),
+                ("state", a.state.as_deref()),
+            ],
         )),
         Err(e) => authorize_failure(e, &r),
     }
@@ -622,6 +638,9 @@ mod tests {
             r.headers().get("location").unwrap(),
             "https://app.example/cb?x=1&code=a%20b%26c"
         );
-        assert_eq!(html_escape("<a href=\"x\">"), "&lt;a href=&quot;x&quot;&gt;");
+        assert_eq!(
+            html_escape("<a href=\"x\">"),
+            "&lt;a href=&quot;x&quot;&gt;"
+        );
     }
 }

@@ -48,7 +48,10 @@ mod tests {
         assert_eq!(s256(verifier), challenge);
         assert!(valid_challenge(challenge));
         assert!(verifies(verifier, challenge));
-        assert!(!verifies("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXx", challenge));
+        assert!(!verifies(
+            "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXx",
+            challenge
+        ));
         assert!(!verifies("short", challenge));
     }
 }

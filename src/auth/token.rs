@@ -137,10 +137,9 @@ pub fn key_for(
         return Err("unsupported algorithm");
     }
     let fits = match &jwk.algorithm {
-        AlgorithmParameters::RSA(_) => matches!(
-            alg,
-            Algorithm::RS256 | Algorithm::RS384 | Algorithm::RS512
-        ),
+        AlgorithmParameters::RSA(_) => {
+            matches!(alg, Algorithm::RS256 | Algorithm::RS384 | Algorithm::RS512)
+        }
         AlgorithmParameters::EllipticCurve(p) => matches!(
             (&p.curve, alg),
             (EllipticCurve::P256, Algorithm::ES256) | (EllipticCurve::P384, Algorithm::ES384)

@@ -153,7 +153,12 @@ fn authenticate_client(
                 .map_err(|why| refused(OAuthCode::InvalidClient, why))?;
             let exp = i64::try_from(claims.exp).unwrap_or(i64::MAX - 60);
             let fresh = store.write(|conn| -> Result<bool, Error> {
-                Ok(grants::remember_jti(conn, client_id, &claims.jti, exp + 60)?)
+                Ok(grants::remember_jti(
+                    conn,
+                    client_id,
+                    &claims.jti,
+                    exp + 60,
+                )?)
             })?;
             if !fresh {
                 return Err(refused(
@@ -323,7 +328,11 @@ type Decided<T> = Result<T, (OAuthCode, &'static str)>;
 
 /// The token endpoint: checks the grant and issues an access token (and a refresh token for apps
 /// that asked for offline or online access).
-pub fn token(store: &Store, grant: &Grant<'_>, ctx: &TokenContext<'_>) -> Result<Issued, OAuthError> {
+pub fn token(
+    store: &Store,
+    grant: &Grant<'_>,
+    ctx: &TokenContext<'_>,
+) -> Result<Issued, OAuthError> {
     let now = token::now_secs() as i64;
     match grant {
         Grant::Password {
@@ -382,7 +391,10 @@ pub fn token(store: &Store, grant: &Grant<'_>, ctx: &TokenContext<'_>) -> Result
                     )));
                 }
                 if row.grant.expires_at < now {
-                    return Ok(Err((OAuthCode::InvalidGrant, "the authorization code expired")));
+                    return Ok(Err((
+                        OAuthCode::InvalidGrant,
+                        "the authorization code expired",
+                    )));
                 }
                 if row.grant.client_id != c.client_id {
                     return Ok(Err((
@@ -579,8 +591,8 @@ pub fn authorize(
     totp: Option<&str>,
 ) -> Result<Authorized, AuthorizeError> {
     let c = check_authorize(store, r, fhir_base)?;
-    let person =
-        accounts::authenticate_person(store, username, password, totp)?.map_err(AuthorizeError::Login)?;
+    let person = accounts::authenticate_person(store, username, password, totp)?
+        .map_err(AuthorizeError::Login)?;
     let scope = app_scope(&r.scope, &c.scope, &person.scope);
     if scope.split_whitespace().all(is_app_scope) {
         return Err(AuthorizeError::Redirect {
@@ -629,7 +641,8 @@ pub fn revoke(
     let c = authenticate_client(store, client, token_endpoint)?;
     let now = token::now_secs() as i64;
     let hash = credentials::digest(token_value);
-    let refresh = store.read(|conn| -> Result<_, Error> { Ok(grants::get_refresh(conn, &hash)?) })?;
+    let refresh =
+        store.read(|conn| -> Result<_, Error> { Ok(grants::get_refresh(conn, &hash)?) })?;
     if let Some(g) = refresh {
         if g.client_id != c.client_id {
             return Err(refused(

@@ -132,7 +132,10 @@ pub fn take_refresh(
 }
 
 /// The refresh token with this hash, unchanged (revocation looks up its family and client).
-pub fn get_refresh(c: &mut AnyConnection, token_hash: &str) -> Result<Option<GrantRow>, StoreError> {
+pub fn get_refresh(
+    c: &mut AnyConnection,
+    token_hash: &str,
+) -> Result<Option<GrantRow>, StoreError> {
     let rows: Vec<GrantRow> = sql_query(
         "SELECT client_id, subject, scope, patient, family, expires_at, used FROM auth_refresh \
          WHERE token_hash = $1",
