@@ -188,6 +188,16 @@ async fn builtin_tokens_are_es256_checked_against_the_published_jwks() {
             ])
         );
 
+        let meta = c.get("metadata").await.json();
+        let sec = &meta["rest"][0]["security"];
+        assert_eq!(sec["service"][0]["coding"][0]["code"], "SMART-on-FHIR");
+        assert_eq!(
+            sec["extension"][0]["extension"],
+            json!([{"url": "authorize", "valueUri": format!("{root}/auth/authorize")},
+                   {"url": "token", "valueUri": format!("{root}/auth/token")},
+                   {"url": "revoke", "valueUri": format!("{root}/auth/revoke")}])
+        );
+
         let admin = admin_token(&srv, &st).await;
         let h = header_of(&admin);
         assert_eq!(h.alg, Algorithm::ES256);

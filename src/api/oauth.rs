@@ -443,6 +443,32 @@ async fn smart_configuration(
     Ok(json_response(StatusCode::OK, &body))
 }
 
+/// `CapabilityStatement.rest.security` (SMART App Launch): the SMART-on-FHIR service, and in
+/// builtin mode the endpoints as the `oauth-uris` extension. None without authentication.
+pub(super) fn capability_security(req: &HttpRequest, st: &AppState) -> Option<Value> {
+    let service = json!([{"coding": [{
+        "system": "http://terminology.hl7.org/CodeSystem/restful-security-service",
+        "code": "SMART-on-FHIR"}]}]);
+    match st.auth.mode() {
+        AuthMode::None => None,
+        AuthMode::External => Some(json!({"service": service})),
+        AuthMode::Builtin => {
+            let root = server_root(req);
+            Some(json!({
+                "service": service,
+                "extension": [{
+                    "url": "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris",
+                    "extension": [
+                        {"url": "authorize", "valueUri": format!("{root}/auth/authorize")},
+                        {"url": "token", "valueUri": format!("{root}/auth/token")},
+                        {"url": "revoke", "valueUri": format!("{root}/auth/revoke")}
+                    ]
+                }]
+            }))
+        }
+    }
+}
+
 /// The authorization request's parameters, from the query (GET) or the form (POST).
 fn authorize_request(pairs: &[(String, String)]) -> AuthorizeRequest {
     let get = |k: &str| pairs.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
