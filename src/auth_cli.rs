@@ -187,3 +187,50 @@ pub fn run_client(cmd: ClientCommand) -> anyhow::Result<()> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::{CommandFactory, Parser};
+
+    use super::ClientCommand;
+    use crate::cli::{Cli, Command};
+
+    fn client_add(args: &[&str]) -> Result<ClientCommand, clap::Error> {
+        let mut argv = vec!["hms", "client", "add", "svc", "--scope", "system/*.rs"];
+        argv.extend_from_slice(args);
+        match Cli::try_parse_from(argv)?.command {
+            Command::Client(c) => Ok(c),
+            _ => unreachable!(),
+        }
+    }
+
+    #[test]
+    fn client_add_flags() {
+        Cli::command().debug_assert();
+        let Ok(ClientCommand::Add {
+            redirect_uris,
+            public,
+            ..
+        }) = client_add(&[
+            "--public",
+            "--redirect-uri",
+            "https://a.example/cb",
+            "--redirect-uri",
+            "https://b.example/cb",
+        ])
+        else {
+            panic!("--public with two redirect URIs must parse");
+        };
+        assert!(public);
+        assert_eq!(
+            redirect_uris,
+            vec!["https://a.example/cb", "https://b.example/cb"]
+        );
+        let Ok(ClientCommand::Add { jwks, .. }) = client_add(&["--jwks", "keys.json"]) else {
+            panic!("--jwks must parse");
+        };
+        assert_eq!(jwks.unwrap().to_str(), Some("keys.json"));
+        assert!(client_add(&["--public", "--jwks", "k.json"]).is_err());
+        assert!(client_add(&["--jwks", "k.json", "--jwks-url", "https://k.example"]).is_err());
+    }
+}
