@@ -804,3 +804,71 @@ async fn backend_keys_from_a_jwks_url() {
     assert_eq!(get_with(&srv, "Patient/p1", &tok).await.status, 200);
     handle.stop(false).await;
 }
+
+#[actix_web::test]
+async fn confidential_app_authenticates_with_its_secret() {
+    use base64::Engine;
+    for b in backends() {
+        let srv = builtin(b);
+        let st = store(&srv);
+        let admin = admin_token(&srv, &st).await;
+        seed_patients(&srv, &admin).await;
+        let spec = ClientSpec {
+            scope: "patient/*.rs launch/patient".into(),
+            redirect_uris: vec![REDIRECT.into()],
+            kind: ClientKind::Secret,
+        };
+        let secret = iauth::register_client(&st, "webapp", &spec)
+            .unwrap()
+            .unwrap();
+        let app = pkce_pair();
+        let totp_secret = person(&st, "w1");
+        let totp = credentials::current_totp(&totp_secret).unwrap();
+        let mut params = authorize_params(&srv, &app);
+        params[1] = ("client_id", "webapp");
+        params[3] = ("scope", "patient/*.rs launch/patient offline_access");
+        params.extend([("username", "w1"), ("password", STRONG_PW), ("totp", &totp)]);
+        let r = post_form(&srv, "/auth/authorize", &params).await;
+        assert_eq!(r.status, 302, "{}", r.text());
+        let code = location_params(&r).1[0].1.clone();
+        let form = form_body(&[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", REDIRECT),
+            ("code_verifier", &app.verifier),
+        ]);
+        let send = |basic: String| {
+            let form = form.clone();
+            let c = srv.client();
+            let url = format!("http://{}/auth/token", srv.addr);
+            async move {
+                c.post_raw(
+                    &url,
+                    form.into_bytes(),
+                    &[
+                        ("content-type", "application/x-www-form-urlencoded"),
+                        ("authorization", &format!("Basic {basic}")),
+                    ],
+                )
+                .await
+            }
+        };
+        let b64 = base64::engine::general_purpose::STANDARD;
+        // Without its secret (or with a wrong one) the code is not exchanged (and not spent).
+        let r = send(b64.encode("webapp:wrong")).await;
+        assert_oauth_error(&r, 401, "invalid_client", "wrong secret");
+        assert_eq!(
+            r.header("www-authenticate").as_deref(),
+            Some("Basic realm=\"hms\"")
+        );
+        let r = send(b64.encode(format!("webapp:{secret}"))).await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        let v = r.json();
+        // offline_access is not in webapp's registration: no refresh token.
+        assert_eq!(v["scope"], "patient/*.rs launch/patient");
+        assert!(v.get("refresh_token").is_none());
+        let tok = v["access_token"].as_str().unwrap();
+        assert_eq!(get_with(&srv, "Patient/p1", tok).await.status, 200);
+        assert_eq!(get_with(&srv, "Patient/p2", tok).await.status, 404);
+    }
+}
