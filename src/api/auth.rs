@@ -33,6 +33,7 @@ pub struct Authenticator {
 
 impl Authenticator {
     pub fn new(config: &AuthConfig, store: &Store) -> Result<Authenticator, String> {
+        crate::auth::ecdsa_ring::install();
         let (keys, signer) = match config.mode {
             AuthMode::None => (None, None),
             AuthMode::Builtin => {
