@@ -262,11 +262,28 @@ async fn builtin_tokens_scopes_mfa_and_lockout() {
         // Wrong scope → 403 OperationOutcome forbidden.
         assert_forbidden(&post(&srv, "Patient", &json!({"resourceType": "Patient"}), &token).await);
         assert_forbidden(&get(&srv, "Encounter", &token).await);
-        // Batch entries are checked one by one.
+        // Batch entries are checked one by one: the refused entry gets its own 403.
         let batch = json!({"resourceType": "Bundle", "type": "batch", "entry": [
-            {"request": {"method": "GET", "url": "Observation"}},
+            {"request": {"method": "GET", "url": "Observation?status=final"}},
             {"resource": {"resourceType": "Patient"}, "request": {"method": "POST", "url": "Patient"}}]});
         let r = post(&srv, "", &batch, &token).await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        let v = r.json();
+        assert_eq!(v["entry"][0]["response"]["status"], "200 OK", "{v}");
+        assert_eq!(v["entry"][1]["response"]["status"], "403 Forbidden");
+        let o = &v["entry"][1]["response"]["outcome"]["issue"][0];
+        assert_eq!(o["code"], "forbidden");
+        assert!(
+            o["diagnostics"]
+                .as_str()
+                .unwrap()
+                .starts_with("Bundle entry 1: "),
+            "{o}"
+        );
+        // In a transaction the same entry refuses the whole Bundle.
+        let mut tx = batch.clone();
+        tx["type"] = json!("transaction");
+        let r = post(&srv, "", &tx, &token).await;
         assert_forbidden(&r);
         assert!(r.outcome()[0].1.contains("entry 1"), "{}", r.text());
 

@@ -250,6 +250,25 @@ impl Guard {
         }
     }
 
+    /// Admin operations (system history, search across all types, Subscription event replay): a
+    /// `system/*` scope granting `perm`, or 403.
+    pub fn check_system(&self, perm: Perm, what: &str) -> Result<(), Error> {
+        match &self.0 {
+            None => Ok(()),
+            Some(p) if scopes::system_wide(&p.scopes, perm) => Ok(()),
+            Some(_) => Err(Error::Forbidden(format!(
+                "{what} needs a system-level scope (system/*.{})",
+                match perm {
+                    Perm::Read => "r",
+                    Perm::Search => "s",
+                    Perm::Create => "c",
+                    Perm::Update => "u",
+                    Perm::Delete => "d",
+                }
+            ))),
+        }
+    }
+
     /// Patient-context reads: a resource outside the compartment looks unknown (404).
     pub fn visible(&self, access: &Access, s: &Stored) -> Result<(), Error> {
         match access {
@@ -339,52 +358,4 @@ pub async fn authenticate(req: &HttpRequest, st: &AppState, segs: &[&str]) -> Re
         }
     }
     Ok(Guard(Some(p)))
-}
-
-/// Per-entry scope check of a batch/transaction Bundle. Patient-context access is refused for
-/// Bundles (entries are not compartment-checked).
-pub fn check_bundle(guard: &Guard, bundle: &Value) -> Result<(), Error> {
-    if guard.0.is_none() {
-        return Ok(());
-    }
-    let entries = bundle
-        .get("entry")
-        .and_then(Value::as_array)
-        .map(Vec::as_slice)
-        .unwrap_or(&[]);
-    for (i, e) in entries.iter().enumerate() {
-        let req = e.get("request");
-        let method = req
-            .and_then(|r| r.get("method"))
-            .and_then(Value::as_str)
-            .unwrap_or("");
-        let url = req
-            .and_then(|r| r.get("url"))
-            .and_then(Value::as_str)
-            .unwrap_or("");
-        let path = url.split('?').next().unwrap_or("");
-        let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
-        let t = segs.first().copied().unwrap_or("");
-        let perm = match (method, segs.len(), url.contains('?')) {
-            ("GET" | "HEAD", 1, _) => Perm::Search,
-            ("GET" | "HEAD", _, _) => Perm::Read,
-            ("POST", _, _) => Perm::Create,
-            ("PUT" | "PATCH", _, _) => Perm::Update,
-            ("DELETE", _, _) => Perm::Delete,
-            _ => {
-                return Err(Error::Forbidden(format!(
-                    "Bundle entry {i}: cannot authorise request {method} {url}"
-                )));
-            }
-        };
-        if t.is_empty() || t.starts_with('$') || t.starts_with('_') {
-            return Err(Error::Forbidden(format!(
-                "Bundle entry {i}: cannot authorise request {method} {url}"
-            )));
-        }
-        guard
-            .check_full(t, perm)
-            .map_err(|e| Error::Forbidden(format!("Bundle entry {i}: {e}")))?;
-    }
-    Ok(())
 }

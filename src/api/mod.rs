@@ -2,7 +2,9 @@
 
 pub mod auth;
 pub mod billing;
+pub mod bundle_access;
 pub mod consistency;
+pub mod edge;
 pub mod error;
 pub mod metrics;
 pub mod negotiate;
@@ -31,6 +33,8 @@ pub struct AppState {
     pub started_at: i64,
     /// Bearer-token validation (and token issuing in builtin mode).
     pub auth: Arc<auth::Authenticator>,
+    /// Rate limits per IP and per client.
+    pub limiter: Arc<edge::ratelimit::Limiter>,
 }
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
