@@ -8,6 +8,7 @@ pub mod edge;
 pub mod error;
 pub mod metrics;
 pub mod negotiate;
+pub mod oauth;
 pub mod render;
 pub mod routes;
 
@@ -40,7 +41,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/health/live", web::get().to(live))
         .route("/health/ready", web::get().to(ready))
         .route("/metrics", web::get().to(metrics::render))
-        .configure(auth::configure)
+        .configure(oauth::configure)
         .route("/fhir", web::route().to(routes::dispatch))
         .route("/fhir/{tail:.*}", web::route().to(routes::dispatch))
         .default_service(web::route().to(not_found));

@@ -259,12 +259,18 @@ fn capability_bytes(req: &HttpRequest, st: &AppState) -> Vec<u8> {
         Ok(z) => format!("{z} (the configured {configured} applies after `hms reindex`)"),
         Err(_) => configured,
     };
-    serde_json::to_vec(&capability::statement(
+    let mut statement = capability::statement(
         &base_url(req, st),
         &time::fhir_instant(st.started_at),
         &zone,
-    ))
-    .unwrap_or_default()
+    );
+    if let (Some(security), Some(rest)) = (
+        super::oauth::capability_security(req, st),
+        statement.pointer_mut("/rest/0"),
+    ) {
+        rest["security"] = security;
+    }
+    serde_json::to_vec(&statement).unwrap_or_default()
 }
 
 pub(super) fn parse_body(bytes: &[u8]) -> Result<Value, Error> {
