@@ -23,7 +23,11 @@ async fn transaction_example_is_idempotent_and_hl7_examples_get_aa() {
         let bundle = example("bundles/transaction-patient-encounter.json");
         for _ in 0..2 {
             let r = c
-                .post_raw("", bundle.clone(), &[("content-type", "application/fhir+json")])
+                .post_raw(
+                    "",
+                    bundle.clone(),
+                    &[("content-type", "application/fhir+json")],
+                )
                 .await;
             assert_eq!(r.status, 200, "{b:?}: {}", r.text());
         }
