@@ -20,7 +20,7 @@ pub enum UserCommand {
         #[arg(long)]
         password_stdin: bool,
         /// Scopes granted to this user's tokens (SMART v1 or v2), space-separated.
-        #[arg(long, default_value = "user/*.cruds")]
+        #[arg(long, default_value = "user/*.cruds", value_parser = crate::auth::scopes::check_list)]
         scope: String,
         /// Patient id for patient-context tokens (with patient/ scopes).
         #[arg(long)]
@@ -58,7 +58,7 @@ pub enum ClientCommand {
     Add {
         name: String,
         /// Scopes this client may be granted, space-separated.
-        #[arg(long)]
+        #[arg(long, value_parser = crate::auth::scopes::check_list)]
         scope: String,
         /// A redirect URI for the authorization code flow (exact match; repeatable).
         #[arg(long = "redirect-uri")]

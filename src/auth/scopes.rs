@@ -95,6 +95,39 @@ impl Scope {
     }
 }
 
+/// Scopes that grant no resource access but are part of SMART App Launch.
+const LAUNCH_SCOPES: [&str; 8] = [
+    "launch",
+    "launch/patient",
+    "launch/encounter",
+    "openid",
+    "fhirUser",
+    "profile",
+    "offline_access",
+    "online_access",
+];
+
+/// Checks a space-separated scope list given to `hms user add` / `hms client add`: every item must
+/// be a SMART resource scope or a launch/identity scope, so that a typo is not silently granted
+/// as nothing.
+pub fn check_list(scope: &str) -> Result<String, String> {
+    let bad: Vec<&str> = scope
+        .split_whitespace()
+        .filter(|s| Scope::parse(s).is_none() && !LAUNCH_SCOPES.contains(s))
+        .collect();
+    if !bad.is_empty() {
+        return Err(format!(
+            "not a SMART scope: {} (e.g. user/*.cruds, patient/Observation.rs, system/*.read, \
+             launch/patient, offline_access)",
+            bad.join(", ")
+        ));
+    }
+    if scope.split_whitespace().next().is_none() {
+        return Err("at least one scope is needed".into());
+    }
+    Ok(scope.to_string())
+}
+
 /// Parses a space-separated `scope` claim.
 pub fn parse_all(scope: &str) -> Vec<Scope> {
     scope.split_whitespace().filter_map(Scope::parse).collect()
@@ -143,6 +176,18 @@ pub fn system_wide(scopes: &[Scope], perm: Perm) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn scope_lists_for_the_cli() {
+        let ok = "user/*.cruds patient/Observation.rs system/*.read launch/patient offline_access";
+        assert_eq!(check_list(ok).as_deref(), Ok(ok));
+        let err = check_list("user/*.cruds garbage scope!!").unwrap_err();
+        assert!(
+            err.starts_with("not a SMART scope: garbage, scope!!"),
+            "{err}"
+        );
+        assert!(check_list("  ").is_err());
+    }
 
     #[test]
     fn v1_and_v2() {
