@@ -206,6 +206,7 @@ pub fn build(config: Config, store: Store) -> Result<Built, StartError> {
         config: config.clone(),
         started_at: crate::store::now_micros(),
         auth: Arc::new(authenticator),
+        actor: Default::default(),
     };
     let data = web::Data::new(state);
     api::metrics::install();

@@ -11,6 +11,7 @@ use crate::auth::scopes::{self, Access, Perm};
 use crate::auth::token::{self, Keys, Principal};
 use crate::config::{AuthConfig, AuthMode};
 use crate::error::Error;
+use crate::fhir::audit_event::{Action, Kind, Outcome, Record};
 use crate::interactions::Stored;
 use crate::interactions::auth::{self as iauth, Grant, TokenContext};
 use crate::store::Store;
@@ -425,6 +426,15 @@ async fn token_endpoint(
         None => (get("client_id"), get("client_secret")),
     };
     let requested = get("scope");
+    // The login's audit agent: who tried, from where (the name as given, also when unknown).
+    let mut who = crate::fhir::audit_event::Actor {
+        source_ip: super::audit::source_ip(&req),
+        ..Default::default()
+    };
+    match grant_type.as_str() {
+        "password" => who.user = username.clone().filter(|u| !u.is_empty()),
+        _ => who.client = client_id.clone().filter(|c| !c.is_empty()),
+    }
     let issuer = st.auth.builtin_issuer(&req);
     let audience = super::routes::base_url(&req, &st);
     let store = st.services.store.clone();
@@ -456,6 +466,37 @@ async fn token_endpoint(
         iauth::token(&store, &grant, &ctx)
     })
     .await;
+    let login = |outcome: Outcome, desc: Option<String>| {
+        let mut r = Record::new(
+            Kind::Login,
+            Action::E,
+            crate::store::now_micros(),
+            who.clone(),
+        );
+        r.outcome = outcome;
+        r.outcome_desc = desc;
+        r
+    };
+    match &result {
+        // A token is handed out only once its login is on record (fail closed).
+        Ok(_) => {
+            st.services
+                .audit
+                .record(&login(Outcome::Success, None))
+                .await?
+        }
+        Err(Error::Unauthorized(m)) => {
+            if let Err(e) = st
+                .services
+                .audit
+                .record(&login(Outcome::Minor, Some(m.clone())))
+                .await
+            {
+                tracing::error!(error = %e, "failed login not audited");
+            }
+        }
+        Err(_) => {}
+    }
     match result {
         Ok(t) => {
             let mut body = json!({

@@ -1,5 +1,6 @@
 //! The HTTP edge (actix-web): route table, health endpoints, request logging.
 
+pub mod audit;
 pub mod auth;
 pub mod billing;
 pub mod consistency;
@@ -30,6 +31,8 @@ pub struct AppState {
     pub started_at: i64,
     /// Bearer-token validation (and token issuing in builtin mode).
     pub auth: Arc<auth::Authenticator>,
+    /// Who the current request acts for (set per request by the /fhir dispatcher; audited).
+    pub actor: crate::fhir::audit_event::Actor,
 }
 
 pub fn configure(cfg: &mut web::ServiceConfig) {

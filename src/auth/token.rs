@@ -32,6 +32,11 @@ pub struct Claims {
     pub typ: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub jti: Option<String>,
+    /// The OAuth client the token was issued to (RFC 9068); `azp` is the OpenID equivalent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub azp: Option<String>,
 }
 
 /// Who made a request, from a validated access token.
@@ -40,6 +45,8 @@ pub struct Principal {
     pub sub: String,
     pub scopes: Vec<Scope>,
     pub patient: Option<String>,
+    /// The client application (`client_id` or `azp` claim), for the audit log.
+    pub client_id: Option<String>,
 }
 
 /// The keys that validate tokens.
@@ -130,6 +137,7 @@ pub fn validate(
         .scope
         .ok_or_else(|| invalid("no scope: not an access token"))?;
     Ok(Principal {
+        client_id: c.client_id.or(c.azp).filter(|c| !c.is_empty()),
         sub: c.sub,
         scopes: scopes::parse_all(&scope),
         patient: c.patient.filter(|p| !p.is_empty()),

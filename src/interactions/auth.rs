@@ -247,6 +247,9 @@ pub fn token(store: &Store, grant: &Grant<'_>, ctx: &TokenContext<'_>) -> Result
         token_use: None,
         typ: None,
         jti: Some(uuid::Uuid::new_v4().to_string()),
+        // A system client's token names it as its client; a person's token has no app yet.
+        client_id: matches!(kind, Kind::Client).then(|| name.to_string()),
+        azp: None,
     };
     Ok(Issued {
         access_token: token::issue_hs256(ctx.secret, &claims)?,
