@@ -66,7 +66,12 @@ impl Api<'_> {
         ];
         self.srv
             .client()
-            .send(m, path, &headers, body.map(|b| serde_json::to_vec(b).unwrap()))
+            .send(
+                m,
+                path,
+                &headers,
+                body.map(|b| serde_json::to_vec(b).unwrap()),
+            )
             .await
     }
 
@@ -120,8 +125,7 @@ fn entity_refs(e: &Value) -> Vec<String> {
 fn query_of(e: &Value) -> Option<String> {
     e["entity"].as_array().unwrap().iter().find_map(|x| {
         x["query"].as_str().map(|q| {
-            String::from_utf8(base64::engine::general_purpose::STANDARD.decode(q).unwrap())
-                .unwrap()
+            String::from_utf8(base64::engine::general_purpose::STANDARD.decode(q).unwrap()).unwrap()
         })
     })
 }
@@ -178,15 +182,21 @@ async fn every_phi_read_leaves_exactly_one_audit_event() {
         };
         // Writes (audited in their transaction, with the user as agent).
         assert_eq!(
-            api.put("Patient/p1", &json!({"resourceType": "Patient", "id": "p1"}))
-                .await
-                .status,
+            api.put(
+                "Patient/p1",
+                &json!({"resourceType": "Patient", "id": "p1"})
+            )
+            .await
+            .status,
             201
         );
         assert_eq!(
-            api.put("Patient/p2", &json!({"resourceType": "Patient", "id": "p2"}))
-                .await
-                .status,
+            api.put(
+                "Patient/p2",
+                &json!({"resourceType": "Patient", "id": "p2"})
+            )
+            .await
+            .status,
             201
         );
         let obs = json!({"resourceType": "Observation", "id": "o1", "status": "final",
@@ -216,7 +226,14 @@ async fn every_phi_read_leaves_exactly_one_audit_event() {
         for _ in 0..2 {
             assert_eq!(api.get("Patient/p1").await.status, 200);
             let e = added(&api, "p1", n, 1).await;
-            check(&e[0], "R", "read", &["Patient/p1/_history/1"], "p1", "alice");
+            check(
+                &e[0],
+                "R",
+                "read",
+                &["Patient/p1/_history/1"],
+                "p1",
+                "alice",
+            );
             n += 1;
         }
         // vread
@@ -244,7 +261,14 @@ async fn every_phi_read_leaves_exactly_one_audit_event() {
         // history
         assert_eq!(api.get("Patient/p1/_history").await.status, 200);
         let e = added(&api, "p1", n, 1).await;
-        check(&e[0], "R", "history-instance", &["Patient/p1"], "p1", "alice");
+        check(
+            &e[0],
+            "R",
+            "history-instance",
+            &["Patient/p1"],
+            "p1",
+            "alice",
+        );
         n += 1;
         // $everything
         let r = api.get("Patient/p1/$everything").await;
@@ -437,7 +461,15 @@ async fn audit_events_cannot_be_written_through_the_api() {
         let ev = json!({"resourceType": "AuditEvent", "type": {"code": "rest"},
             "recorded": "2026-01-01T00:00:00Z", "agent": [{"requestor": true}],
             "source": {"observer": {"display": "x"}}});
-        assert_eq!(c.put("Patient/p1", &json!({"resourceType": "Patient", "id": "p1"})).await.status, 201);
+        assert_eq!(
+            c.put(
+                "Patient/p1",
+                &json!({"resourceType": "Patient", "id": "p1"})
+            )
+            .await
+            .status,
+            201
+        );
         let seq = {
             let r = c.get("AuditEvent?patient=p1").await;
             r.json()["entry"][0]["resource"]["id"]

@@ -96,8 +96,6 @@ pub fn append_many(
         )
         .execute(conn)?;
         if !refs.is_empty() {
-            refs.sort();
-            refs.dedup();
             rb.query(
                 format!(
                     "INSERT INTO audit_ref (kind, value, seq) VALUES {} ON CONFLICT DO NOTHING",
@@ -190,7 +188,7 @@ pub fn search(
         format!("SELECT a.seq, a.event FROM audit_log a{filter} ORDER BY a.seq DESC LIMIT {lim}"),
         backend,
     )
-    .load(conn)?)
+    .load::<EventRow>(conn)?)
 }
 
 /// One record by its seq.

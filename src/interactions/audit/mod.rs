@@ -90,6 +90,8 @@ pub fn to_new_record(rec: &Record) -> audit::NewRecord {
         .map(|p| ("patient", p.clone()))
         .collect();
     refs.extend(rec.actor.names().into_iter().map(|n| ("agent", n)));
+    refs.sort();
+    refs.dedup();
     audit::NewRecord {
         event: canonical(&rec.to_event()),
         recorded: rec.recorded,

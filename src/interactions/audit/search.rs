@@ -52,14 +52,14 @@ pub fn parse_query(query: &str) -> Result<AuditQuery, Error> {
                     .into_iter()
                     .map(|v| {
                         let v = unescape(v);
-                        if v.contains('/') {
+                        let id = if v.contains('/') {
                             crate::search::extract::split_reference(&v)
                                 .filter(|(t, _)| t == "Patient")
                                 .map(|(_, id)| id)
                         } else {
-                            crate::fhir::ids::is_valid_id(&v).then_some(v)
-                        }
-                        .ok_or_else(|| {
+                            crate::fhir::ids::is_valid_id(&v).then(|| v.clone())
+                        };
+                        id.ok_or_else(|| {
                             bad(
                                 "patient",
                                 format!("patient must be a Patient id or reference, got {v:?}"),

@@ -274,7 +274,13 @@ impl Hl7Ingest {
                     Outcome::Reject => messages::REJECTED,
                     _ => messages::ERROR,
                 };
-                let rec = import_record(&sender, id, Vec::new(), AuditOutcome::Minor, Some(&text));
+                let rec = import_record(
+                    &sender,
+                    id,
+                    Vec::new(),
+                    AuditOutcome::Minor,
+                    Some(text.as_str()),
+                );
                 crate::store::audit::append_many(
                     conn,
                     &[audit::to_new_record(&rec)],
