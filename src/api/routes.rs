@@ -73,7 +73,7 @@ async fn route(
     trail: &Trail,
 ) -> Reply {
     if !super::billing::negotiates_itself(segs) {
-        check_accept(&req)?;
+        check_accept(req)?;
     }
     let m = req.method().clone();
     if super::billing::is_billing_route(segs) {
@@ -98,44 +98,42 @@ async fn route(
             }
             _ => g.check_full("Claim", Perm::Read)?,
         }
-        return super::billing::route(&req, payload, &st, segs).await;
+        return super::billing::route(req, payload, st, segs).await;
     }
     if segs.first() == Some(&"AuditEvent") {
-        return audit_event(&req, payload, &st, &g, segs, trail).await;
+        return audit_event(req, payload, st, g, segs, trail).await;
     }
     match (segs, &m) {
         ([], &Method::GET) => {
             search(
-                &req,
-                &st,
-                &g,
+                req,
+                st,
+                g,
                 SearchScope::System,
                 req.query_string().to_string(),
                 trail,
             )
             .await
         }
-        ([], &Method::POST) => transaction(&req, payload, &st, &g).await,
-        (["metadata"], &Method::GET) => Ok(render::json(
-            &req,
-            StatusCode::OK,
-            capability_bytes(&req, &st),
-        )),
+        ([], &Method::POST) => transaction(req, payload, st, g).await,
+        (["metadata"], &Method::GET) => {
+            Ok(render::json(req, StatusCode::OK, capability_bytes(req, st)))
+        }
         (["_history"], &Method::GET) => {
             for t in hms_fhir::model::Model::r4().resource_types() {
                 g.check_full(t, Perm::Search)?;
             }
-            history(&req, &st, Scope::System, None, trail).await
+            history(req, st, Scope::System, None, trail).await
         }
-        (["metadata"] | ["_history"], _) => Err(not_allowed(&m, &path)),
+        (["metadata"] | ["_history"], _) => Err(not_allowed(&m, path)),
         ([t], _) => {
             let t = ResourceType::parse(t)?;
             match m {
                 Method::GET => {
                     search(
-                        &req,
-                        &st,
-                        &g,
+                        req,
+                        st,
+                        g,
                         SearchScope::Type(t),
                         req.query_string().to_string(),
                         trail,
@@ -144,38 +142,38 @@ async fn route(
                 }
                 Method::POST => {
                     let access = g.check(t.as_str(), Perm::Create)?;
-                    create(&req, payload, &st, t, access, trail).await
+                    create(req, payload, st, t, access, trail).await
                 }
                 Method::PUT => {
                     g.check_full(t.as_str(), Perm::Update)?;
-                    conditional_update(&req, payload, &st, t).await
+                    conditional_update(req, payload, st, t).await
                 }
                 Method::DELETE => {
                     g.check_full(t.as_str(), Perm::Delete)?;
-                    conditional_delete(&req, &st, t).await
+                    conditional_delete(req, st, t).await
                 }
                 Method::PATCH => {
                     g.check_full(t.as_str(), Perm::Update)?;
-                    let target = PatchTarget::Criteria(criteria_of(&req)?);
-                    patch(&req, payload, &st, t, target).await
+                    let target = PatchTarget::Criteria(criteria_of(req)?);
+                    patch(req, payload, st, t, target).await
                 }
-                _ => Err(not_allowed(&m, &path)),
+                _ => Err(not_allowed(&m, path)),
             }
         }
         ([t, "_search"], &Method::POST) => {
             let t = ResourceType::parse(t)?;
             let q = search_form(req, payload, st).await?;
-            search(&req, &st, &g, SearchScope::Type(t), q, trail).await
+            search(req, st, g, SearchScope::Type(t), q, trail).await
         }
         ([t, "_history"], &Method::GET) => {
             let t = ResourceType::parse(t)?;
             g.check_full(t.as_str(), Perm::Search)?;
-            history(&req, &st, Scope::Type(t.to_string()), None, trail).await
+            history(req, st, Scope::Type(t.to_string()), None, trail).await
         }
-        (["Patient", "$everything"], &Method::GET) => everything(&req, &st, None, trail).await,
+        (["Patient", "$everything"], &Method::GET) => everything(req, st, None, trail).await,
         (["Patient", id, "$everything"], &Method::GET) => {
             let id = LogicalId::parse(id)?;
-            everything(&req, &st, Some(id), trail).await
+            everything(req, st, Some(id), trail).await
         }
         ([t, id], _) if !id.starts_with('$') && !id.starts_with('_') => {
             let t = ResourceType::parse(t)?;
@@ -183,24 +181,24 @@ async fn route(
             match m {
                 Method::GET | Method::HEAD => {
                     let access = g.check(t.as_str(), Perm::Read)?;
-                    read_resource(&req, &st, &g, &access, t, id, trail).await
+                    read_resource(req, st, g, &access, t, id, trail).await
                 }
                 Method::PUT => {
                     let access = g.check(t.as_str(), Perm::Update)?;
-                    guard_existing(&st, &g, &access, &t, &id).await?;
-                    update(&req, payload, &st, t, id, access).await
+                    guard_existing(st, g, &access, &t, &id).await?;
+                    update(req, payload, st, t, id, access).await
                 }
                 Method::DELETE => {
                     let access = g.check(t.as_str(), Perm::Delete)?;
-                    guard_existing(&st, &g, &access, &t, &id).await?;
-                    delete(&req, &st, t, id).await
+                    guard_existing(st, g, &access, &t, &id).await?;
+                    delete(req, st, t, id).await
                 }
                 Method::PATCH => {
                     // The patched result is not re-checked: patient-context tokens cannot patch.
                     g.check_full(t.as_str(), Perm::Update)?;
-                    patch(&req, payload, &st, t, PatchTarget::Id(id)).await
+                    patch(req, payload, st, t, PatchTarget::Id(id)).await
                 }
-                _ => Err(not_allowed(&m, &path)),
+                _ => Err(not_allowed(&m, path)),
             }
         }
         ([t, id, "_history"], &Method::GET) => {
@@ -210,13 +208,13 @@ async fn route(
             let restrict = match &access {
                 Access::Full => None,
                 Access::Patient(_) => {
-                    guard_existing(&st, &g, &access, &t, &id).await?;
+                    guard_existing(st, g, &access, &t, &id).await?;
                     Some((g.clone(), access))
                 }
             };
             history(
-                &req,
-                &st,
+                req,
+                st,
                 Scope::Instance(t.to_string(), id.to_string()),
                 restrict,
                 trail,
@@ -233,13 +231,13 @@ async fn route(
             let s = blocking(move || read::vread(&svc, &t, &id, v)).await?;
             g.visible(&access, &s)?;
             trail.read("vread", &s);
-            Ok(render::resource(&req, s))
+            Ok(render::resource(req, s))
         }
         (["Subscription", id, op @ ("$status" | "$events")], &Method::GET) => {
             trail.saw("operation");
             trail.operation(op);
             trail.entity(format!("Subscription/{id}"));
-            subscription_op(&req, &st, id, op).await
+            subscription_op(req, st, id, op).await
         }
         ([ct, id, target], &Method::GET)
             if !target.starts_with('_') && !target.starts_with('$') =>
@@ -257,9 +255,9 @@ async fn route(
                 id,
                 target,
             };
-            search(&req, &st, &g, scope, req.query_string().to_string(), trail).await
+            search(req, st, g, scope, req.query_string().to_string(), trail).await
         }
-        (segs, _) if known_shape(segs) => Err(not_allowed(&m, &path)),
+        (segs, _) if known_shape(segs) => Err(not_allowed(&m, path)),
         _ => Err(Error::NotFound(format!("no FHIR endpoint at /{path}")).into()),
     }
 }
