@@ -515,3 +515,62 @@ async fn audit_events_cannot_be_written_through_the_api() {
         ));
     }
 }
+
+#[actix_web::test]
+async fn hl7_ingest_is_audited_with_the_sending_system() {
+    for b in backends() {
+        let srv = TestServer::start(b);
+        let raw = common::fixture("hl7v2/adt_a01_lfh_unix.hl7");
+        let payload = hms_hl7v2::normalize_segment_terminators(&raw).into_owned();
+        let mut client =
+            hms::mllp::client::MllpClient::connect(&srv.mllp(), std::time::Duration::from_secs(60))
+                .await
+                .unwrap();
+        let ack = client.send(&payload).await.unwrap();
+        assert_eq!(
+            hms::mllp::client::msa_code(&ack).as_deref(),
+            Some("AA"),
+            "{}",
+            String::from_utf8_lossy(&ack)
+        );
+        let api = Api {
+            srv: &srv,
+            auth: String::new(),
+        };
+        let events = api.events("agent=hl7v2:SE050%5E050").await;
+        let imports: Vec<&Value> = events
+            .iter()
+            .filter(|e| e["type"]["code"] == "110107")
+            .collect();
+        assert_eq!(imports.len(), 1, "{events:?}");
+        assert_eq!(imports[0]["action"], "C");
+        assert_eq!(imports[0]["outcome"], "0");
+        let written = entity_refs(imports[0]);
+        assert!(
+            written.iter().any(|r| r.starts_with("Patient/")),
+            "{written:?}"
+        );
+        // One create per resource written, by the same agent, naming the patient.
+        let creates: Vec<&Value> = events
+            .iter()
+            .filter(|e| e["action"] == "C" && e["type"]["code"] == "rest")
+            .collect();
+        assert_eq!(creates.len(), written.len(), "{events:?}");
+        let pid = written
+            .iter()
+            .find(|r| r.starts_with("Patient/"))
+            .unwrap()
+            .split('/')
+            .nth(1)
+            .unwrap()
+            .to_string();
+        for c in &creates {
+            assert_eq!(requestor(c).0, "hl7v2:SE050^050");
+            let refs = entity_refs(c);
+            let what = refs.last().unwrap();
+            if what.starts_with("Patient/") || what.starts_with("Encounter/") {
+                assert_eq!(refs[0], format!("Patient/{pid}"), "{c}");
+            }
+        }
+    }
+}

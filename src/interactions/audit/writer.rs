@@ -71,13 +71,17 @@ fn run(store: Store, rx: mpsc::Receiver<Job>) {
         }
         let (records, dones): (Vec<audit::NewRecord>, Vec<_>) =
             jobs.into_iter().map(|j| (j.record, j.done)).unzip();
+        let n = records.len();
         let result = store
             .write(|c| -> Result<(), StoreError> { audit::append_many(c, &records, chain_hash) })
             .map_err(|e| {
                 let e = unavailable(e);
-                tracing::error!(error = %e, records = records.len(), "audit batch not written");
+                tracing::error!(error = %e, records = n, "audit batch not written");
                 e.to_string()
             });
+        if result.is_ok() {
+            tracing::debug!(records = n, "audit batch committed");
+        }
         for d in dones {
             let _ = d.send(result.clone());
         }

@@ -315,7 +315,7 @@ impl Hl7Ingest {
 /// The audit agent of a message: its sending application and facility (MSH-3, MSH-4).
 fn sender_of(frame: &Frame) -> String {
     let k = frame.key();
-    format!("hl7v2:{}|{}", k.sending_app, k.sending_facility)
+    format!("hl7v2:{}^{}", k.sending_app, k.sending_facility)
 }
 
 /// The Import AuditEvent of one stored message (its resources' writes have their own records).
