@@ -529,7 +529,7 @@ async fn hl7_ingest_is_audited_with_the_sending_system() {
         let ack = client.send(&payload).await.unwrap();
         assert_eq!(
             hms::mllp::client::msa_code(&ack).as_deref(),
-            Some("AA"),
+            Some("CA"),
             "{}",
             String::from_utf8_lossy(&ack)
         );
