@@ -22,27 +22,49 @@ use crate::store::{AnyConnection, Store, StoreError, audit};
 
 /// Compact JSON with object keys sorted.
 pub fn canonical(v: &Value) -> String {
+    let mut out = String::with_capacity(1024);
+    write_canonical(v, &mut out);
+    out
+}
+
+// One buffer for the whole document: this runs once per audited request.
+fn write_canonical(v: &Value, out: &mut String) {
     match v {
         Value::Object(m) => {
             let mut keys: Vec<&String> = m.keys().collect();
             keys.sort();
-            let parts: Vec<String> = keys
-                .into_iter()
-                .map(|k| {
-                    format!(
-                        "{}:{}",
-                        Value::String(k.clone()),
-                        m.get(k).map(canonical).unwrap_or_default()
-                    )
-                })
-                .collect();
-            format!("{{{}}}", parts.join(","))
+            out.push('{');
+            for (i, k) in keys.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                push_json_string(k, out);
+                out.push(':');
+                if let Some(x) = m.get(k) {
+                    write_canonical(x, out);
+                }
+            }
+            out.push('}');
         }
-        Value::Array(a) => format!(
-            "[{}]",
-            a.iter().map(canonical).collect::<Vec<_>>().join(",")
-        ),
-        other => other.to_string(),
+        Value::Array(a) => {
+            out.push('[');
+            for (i, x) in a.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_canonical(x, out);
+            }
+            out.push(']');
+        }
+        Value::String(s) => push_json_string(s, out),
+        other => out.push_str(&other.to_string()),
+    }
+}
+
+fn push_json_string(s: &str, out: &mut String) {
+    match serde_json::to_string(s) {
+        Ok(q) => out.push_str(&q),
+        Err(_) => out.push_str("\"\""),
     }
 }
 
@@ -217,5 +239,22 @@ pub fn verify(store: &Store) -> Result<Verified, Error> {
             after = r.seq;
             count += 1;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn canonical_sorts_keys_and_is_compact() {
+        let v: Value = serde_json::from_str(
+            r#"{"b": 1.50, "a": [{"d": "x\"y\u00e9", "c": null}, true], "é": {}}"#,
+        )
+        .unwrap_or_default();
+        assert_eq!(
+            canonical(&v),
+            r#"{"a":[{"c":null,"d":"x\"yé"},true],"b":1.50,"é":{}}"#
+        );
     }
 }

@@ -72,6 +72,7 @@ fn run(store: Store, rx: mpsc::Receiver<Job>) {
         let (records, dones): (Vec<audit::NewRecord>, Vec<_>) =
             jobs.into_iter().map(|j| (j.record, j.done)).unzip();
         let n = records.len();
+        let started = std::time::Instant::now();
         let result = store
             .write(|c| -> Result<(), StoreError> { audit::append_many(c, &records, chain_hash) })
             .map_err(|e| {
@@ -80,7 +81,11 @@ fn run(store: Store, rx: mpsc::Receiver<Job>) {
                 e.to_string()
             });
         if result.is_ok() {
-            tracing::debug!(records = n, "audit batch committed");
+            tracing::debug!(
+                records = n,
+                micros = started.elapsed().as_micros() as u64,
+                "audit batch committed"
+            );
         }
         for d in dones {
             let _ = d.send(result.clone());
