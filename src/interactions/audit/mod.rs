@@ -72,7 +72,13 @@ pub fn chain_hash(prev: &str, canonical_event: &str) -> String {
     let mut h = Sha256::new();
     h.update(prev.as_bytes());
     h.update(canonical_event.as_bytes());
-    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(64);
+    for b in h.finalize() {
+        out.push(char::from(HEX[usize::from(b >> 4)]));
+        out.push(char::from(HEX[usize::from(b & 0x0f)]));
+    }
+    out
 }
 
 thread_local! {
@@ -255,6 +261,10 @@ mod tests {
         assert_eq!(
             canonical(&v),
             r#"{"a":[{"c":null,"d":"x\"yé"},true],"b":1.50,"é":{}}"#
+        );
+        assert_eq!(
+            chain_hash("", "abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
         );
     }
 }
