@@ -371,7 +371,8 @@ async fn every_phi_read_leaves_exactly_one_audit_event() {
             "grant_type=password&username=alice&password=wrong&totp=000000",
         )
         .await;
-        assert_eq!(r.status, 401);
+        assert_eq!(r.status, 400, "{}", r.text());
+        assert_eq!(r.json()["error"], "invalid_grant");
         let logins: Vec<Value> = api
             .events("agent=alice&action=E")
             .await
