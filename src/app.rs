@@ -240,6 +240,7 @@ pub fn build(config: Config, store: Store) -> Result<Built, StartError> {
         started_at: crate::store::now_micros(),
         auth: Arc::new(authenticator),
         limiter: Arc::new(limiter),
+        actor: Default::default(),
     };
     let data = web::Data::new(state);
     api::metrics::install();

@@ -55,6 +55,10 @@ pub enum Error {
     /// 503: the database (or another dependency) cannot be reached right now.
     #[error("service unavailable: {0}")]
     Unavailable(String),
+    /// 503: the audit log cannot be written, so the request fails closed (no data is returned,
+    /// nothing is written).
+    #[error("audit log unavailable: {0}")]
+    AuditUnavailable(String),
     /// 500: a fault of ours. The detail is logged, never sent to the client.
     #[error("internal error: {0}")]
     Internal(String),

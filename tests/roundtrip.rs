@@ -27,6 +27,7 @@ async fn official_examples_round_trip() {
         let srv = TestServer::start(b);
         let c = srv.client();
         let mut count = 0;
+        let mut refused = 0;
         for (name, bytes) in examples() {
             let sent: Value = serde_json::from_slice(&bytes).unwrap();
             let t = sent["resourceType"].as_str().unwrap();
@@ -38,6 +39,12 @@ async fn official_examples_round_trip() {
                     &[("content-type", "application/fhir+json")],
                 )
                 .await;
+            if t == "AuditEvent" {
+                // The audit log is written by the server only (issue 7): never through the API.
+                assert_eq!(r.status, 405, "{b:?} {name}: {}", r.text());
+                refused += 1;
+                continue;
+            }
             assert_eq!(r.status, 201, "{b:?} {name}: {}", r.text());
             let back = c.get(&format!("{t}/{id}")).await;
             assert_eq!(back.status, 200, "{name}");
@@ -48,7 +55,7 @@ async fn official_examples_round_trip() {
             );
             count += 1;
         }
-        assert_eq!(count, 62);
+        assert_eq!((count, refused), (59, 3));
     }
 }
 

@@ -19,7 +19,7 @@ use super::AppState;
 use super::error::ApiError;
 use super::negotiate::{self, check_accept, header, read_body};
 use super::render;
-use super::routes::{blocking, parse_body};
+use super::routes::{blocking, blocking_as, parse_body};
 
 pub const X12_MEDIA: &str = "application/EDI-X12";
 
@@ -226,7 +226,7 @@ async fn import_835(req: &HttpRequest, payload: Payload, st: &AppState) -> Reply
         .map_err(|_| Error::invalid(None, "the 835 is not ASCII/UTF-8 text"))?;
     let clock = Clock::now();
     let svc = st.services.clone();
-    let summary = blocking(move || remit::import_835(&svc, &text, &clock)).await?;
+    let summary = blocking_as(st, move || remit::import_835(&svc, &text, &clock)).await?;
     let body = serde_json::to_vec(&summary_parameters(&summary)).unwrap_or_default();
     Ok(render::json(req, StatusCode::OK, body))
 }

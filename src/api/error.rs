@@ -49,9 +49,9 @@ pub fn classify(e: &Error) -> (StatusCode, &'static str) {
         Error::TooManyRequests { .. } => (StatusCode::TOO_MANY_REQUESTS, "throttled"),
         Error::Unprocessable(_) => (StatusCode::UNPROCESSABLE_ENTITY, "business-rule"),
         Error::NotImplemented(_) => (StatusCode::NOT_IMPLEMENTED, "not-supported"),
-        Error::Unavailable(_) | Error::Store(StoreError::Connect(_)) => {
-            (StatusCode::SERVICE_UNAVAILABLE, "transient")
-        }
+        Error::Unavailable(_)
+        | Error::AuditUnavailable(_)
+        | Error::Store(StoreError::Connect(_)) => (StatusCode::SERVICE_UNAVAILABLE, "transient"),
         Error::Internal(_) | Error::Store(_) => (StatusCode::INTERNAL_SERVER_ERROR, "exception"),
     }
 }
@@ -69,6 +69,12 @@ pub fn issues_of(e: &Error) -> Vec<Issue> {
                 "internal server error; see the server log for details",
             )]
         }
+        Error::AuditUnavailable(_) => vec![issue(
+            Severity::Error,
+            code,
+            None,
+            "the audit log cannot be written, so the request was refused; try again later",
+        )],
         Error::Unavailable(_) | Error::Store(_) => {
             vec![issue(
                 Severity::Error,

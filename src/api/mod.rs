@@ -1,5 +1,6 @@
 //! The HTTP edge (actix-web): route table, health endpoints, request logging.
 
+pub mod audit;
 pub mod auth;
 pub mod billing;
 pub mod bundle_access;
@@ -35,6 +36,8 @@ pub struct AppState {
     pub auth: Arc<auth::Authenticator>,
     /// Rate limits per IP and per client.
     pub limiter: Arc<edge::ratelimit::Limiter>,
+    /// Who the current request acts for (set per request by the /fhir dispatcher; audited).
+    pub actor: crate::fhir::audit_event::Actor,
 }
 
 pub fn configure(cfg: &mut web::ServiceConfig) {

@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 
 use crate::config::AuthMode;
 use crate::error::Error;
+use crate::fhir::audit_event::{Action, Actor, Kind, Outcome, Record};
 use crate::interactions::oauth::{
     self as ioauth, AuthorizeError, AuthorizeRequest, ClientAuth, Grant, KeySource, OAuthCode,
     OAuthError, TokenContext,
@@ -280,6 +281,20 @@ async fn token_endpoint(
             Err(bad) => return Ok(bad.response()),
         }
     }
+    // The grant's audit agent: who asked (names as given, also when unknown), from where.
+    let mut who = crate::fhir::audit_event::Actor {
+        source_ip: super::audit::source_ip(&req),
+        ..Default::default()
+    };
+    if p.get("grant_type").map(String::as_str) == Some("password") {
+        who.user = p.get("username").filter(|u| !u.is_empty()).cloned();
+    }
+    who.client = match client_creds(&req, &form) {
+        Ok(ClientCreds::Id(id) | ClientCreds::Secret(id, _) | ClientCreds::Assertion(id, _)) => {
+            Some(id)
+        }
+        _ => None,
+    };
     let issuer = st.auth.builtin_issuer(&req);
     let audience = base_url(&req, &st);
     let token_endpoint = token_endpoint_url(&req);
@@ -339,8 +354,24 @@ async fn token_endpoint(
     .await?;
     let t = match issued {
         Ok(t) => t,
-        Err(r) => return Ok(r),
+        Err(r) => {
+            let desc = format!("token request refused ({})", r.status().as_u16());
+            if let Err(e) = st
+                .services
+                .audit
+                .record(&login(who, Outcome::Minor, Some(desc)))
+                .await
+            {
+                tracing::error!(error = %e, "refused token request not audited");
+            }
+            return Ok(r);
+        }
     };
+    // A token is handed out only once its grant is on record (fail closed).
+    st.services
+        .audit
+        .record(&login(who, Outcome::Success, None))
+        .await?;
     let mut body = json!({
         "access_token": t.access_token,
         "token_type": "Bearer",
@@ -359,6 +390,14 @@ async fn token_endpoint(
         actix_web::http::header::HeaderValue::from_static("no-cache"),
     );
     Ok(r)
+}
+
+/// The AuditEvent of a token request (BALP: DICOM User Authentication / Login).
+fn login(who: Actor, outcome: Outcome, desc: Option<String>) -> Record {
+    let mut r = Record::new(Kind::Login, Action::E, crate::store::now_micros(), who);
+    r.outcome = outcome;
+    r.outcome_desc = desc;
+    r
 }
 
 async fn revoke_endpoint(

@@ -20,6 +20,7 @@ use crate::search::criteria::form_pairs;
 use crate::store::history::Scope;
 
 use super::AppState;
+use super::audit::Trail;
 use super::auth::Guard;
 use super::error::ApiError;
 use super::negotiate::{self, check_accept, check_content_type, header, if_match, read_body};
@@ -42,99 +43,136 @@ pub async fn dispatch(req: HttpRequest, payload: Payload, state: web::Data<AppSt
     let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
     let g = super::auth::authenticate(&req, state.get_ref(), &segs).await?;
     super::edge::ratelimit::check_client(state.get_ref(), &g).await?;
-    if !super::billing::negotiates_itself(&segs) {
-        check_accept(&req)?;
+    let mut st = super::consistency::scoped(&req, state.get_ref().clone());
+    st.actor = super::audit::actor(&g, &req);
+    let trail = Trail::default();
+    let result = route(&req, payload, &st, &g, &path, &segs, &trail).await;
+    super::audit::finish(&st, &req, &segs, trail, result).await
+}
+
+/// Runs blocking work on behalf of the request's actor, so that writes deep in the engines audit
+/// the real principal (see `interactions::audit::act_as`).
+pub(super) async fn blocking_as<T: Send + 'static>(
+    st: &AppState,
+    f: impl FnOnce() -> Result<T, Error> + Send + 'static,
+) -> Result<T, Error> {
+    let actor = st.actor.clone();
+    blocking(move || {
+        let _scope = crate::interactions::audit::act_as(actor);
+        f()
+    })
+    .await
+}
+
+async fn route(
+    req: &HttpRequest,
+    payload: Payload,
+    st: &AppState,
+    g: &Guard,
+    path: &str,
+    segs: &[&str],
+    trail: &Trail,
+) -> Reply {
+    if !super::billing::negotiates_itself(segs) {
+        check_accept(req)?;
     }
     let m = req.method().clone();
-    let st = super::consistency::scoped(&req, state.get_ref().clone());
-    if super::billing::is_billing_route(&segs) {
-        if let ["$import-835"] = segs.as_slice() {
-            for t in ["ClaimResponse", "PaymentReconciliation"] {
-                g.check_full(t, Perm::Create)?;
-                g.check_full(t, Perm::Update)?;
+    if super::billing::is_billing_route(segs) {
+        match segs {
+            ["$import-835"] => {
+                for t in ["ClaimResponse", "PaymentReconciliation"] {
+                    g.check_full(t, Perm::Create)?;
+                    g.check_full(t, Perm::Update)?;
+                }
             }
-        } else {
-            g.check_full("Claim", Perm::Read)?;
+            ["Claim", id, op] => {
+                g.check_full("Claim", Perm::Read)?;
+                trail.saw("operation");
+                trail.operation(op);
+                trail.entity(format!("Claim/{id}"));
+            }
+            [_, op] => {
+                g.check_full("Claim", Perm::Read)?;
+                trail.saw("operation");
+                trail.operation(op);
+                trail.query(req.query_string().to_string());
+            }
+            _ => g.check_full("Claim", Perm::Read)?,
         }
-        return super::billing::route(&req, payload, &st, &segs).await;
+        return super::billing::route(req, payload, st, segs).await;
     }
-    match (segs.as_slice(), &m) {
+    if segs.first() == Some(&"AuditEvent") {
+        return audit_event(req, payload, st, g, segs, trail).await;
+    }
+    match (segs, &m) {
         ([], &Method::GET) => {
             search(
-                &req,
-                &st,
-                &g,
+                req,
+                st,
+                g,
                 SearchScope::System,
                 req.query_string().to_string(),
+                trail,
             )
             .await
         }
-        ([], &Method::POST) => transaction(&req, payload, &st, &g).await,
-        (["metadata"], &Method::GET) => Ok(render::json(
-            &req,
-            StatusCode::OK,
-            capability_bytes(&req, &st),
-        )),
+        ([], &Method::POST) => transaction(req, payload, st, g).await,
+        (["metadata"], &Method::GET) => {
+            Ok(render::json(req, StatusCode::OK, capability_bytes(req, st)))
+        }
         (["_history"], &Method::GET) => {
             g.check_system(Perm::Search, "system history")?;
-            history(&req, &st, Scope::System, None).await
+            history(req, st, Scope::System, None, trail).await
         }
-        (["metadata"] | ["_history"], _) => Err(not_allowed(&m, &path)),
+        (["metadata"] | ["_history"], _) => Err(not_allowed(&m, path)),
         ([t], _) => {
             let t = ResourceType::parse(t)?;
             match m {
                 Method::GET => {
                     search(
-                        &req,
-                        &st,
-                        &g,
+                        req,
+                        st,
+                        g,
                         SearchScope::Type(t),
                         req.query_string().to_string(),
+                        trail,
                     )
                     .await
                 }
                 Method::POST => {
                     let access = g.check(t.as_str(), Perm::Create)?;
-                    create(&req, payload, &st, t, access).await
+                    create(req, payload, st, t, access, trail).await
                 }
                 Method::PUT => {
                     g.check_full(t.as_str(), Perm::Update)?;
-                    conditional_update(&req, payload, &st, t).await
+                    conditional_update(req, payload, st, t).await
                 }
                 Method::DELETE => {
                     g.check_full(t.as_str(), Perm::Delete)?;
-                    conditional_delete(&req, &st, t).await
+                    conditional_delete(req, st, t).await
                 }
                 Method::PATCH => {
                     g.check_full(t.as_str(), Perm::Update)?;
-                    let target = PatchTarget::Criteria(criteria_of(&req)?);
-                    patch(&req, payload, &st, t, target).await
+                    let target = PatchTarget::Criteria(criteria_of(req)?);
+                    patch(req, payload, st, t, target).await
                 }
-                _ => Err(not_allowed(&m, &path)),
+                _ => Err(not_allowed(&m, path)),
             }
         }
         ([t, "_search"], &Method::POST) => {
             let t = ResourceType::parse(t)?;
-            let body = read_body(payload, st.config.max_body_bytes).await?;
-            let form = String::from_utf8(body)
-                .map_err(|_| Error::invalid(None, "form body is not UTF-8"))?;
-            let q = [req.query_string(), form.as_str()]
-                .iter()
-                .filter(|s| !s.is_empty())
-                .copied()
-                .collect::<Vec<_>>()
-                .join("&");
-            search(&req, &st, &g, SearchScope::Type(t), q).await
+            let q = search_form(req, payload, st).await?;
+            search(req, st, g, SearchScope::Type(t), q, trail).await
         }
         ([t, "_history"], &Method::GET) => {
             let t = ResourceType::parse(t)?;
             g.check_full(t.as_str(), Perm::Search)?;
-            history(&req, &st, Scope::Type(t.to_string()), None).await
+            history(req, st, Scope::Type(t.to_string()), None, trail).await
         }
-        (["Patient", "$everything"], &Method::GET) => everything(&req, &st, &g, None).await,
+        (["Patient", "$everything"], &Method::GET) => everything(req, st, g, None, trail).await,
         (["Patient", id, "$everything"], &Method::GET) => {
             let id = LogicalId::parse(id)?;
-            everything(&req, &st, &g, Some(id)).await
+            everything(req, st, g, Some(id), trail).await
         }
         ([t, id], _) if !id.starts_with('$') && !id.starts_with('_') => {
             let t = ResourceType::parse(t)?;
@@ -142,24 +180,24 @@ pub async fn dispatch(req: HttpRequest, payload: Payload, state: web::Data<AppSt
             match m {
                 Method::GET | Method::HEAD => {
                     let access = g.check(t.as_str(), Perm::Read)?;
-                    read_resource(&req, &st, &g, &access, t, id).await
+                    read_resource(req, st, g, &access, t, id, trail).await
                 }
                 Method::PUT => {
                     let access = g.check(t.as_str(), Perm::Update)?;
-                    guard_existing(&st, &g, &access, &t, &id).await?;
-                    update(&req, payload, &st, t, id, access).await
+                    guard_existing(st, g, &access, &t, &id).await?;
+                    update(req, payload, st, t, id, access).await
                 }
                 Method::DELETE => {
                     let access = g.check(t.as_str(), Perm::Delete)?;
-                    guard_existing(&st, &g, &access, &t, &id).await?;
-                    delete(&req, &st, t, id).await
+                    guard_existing(st, g, &access, &t, &id).await?;
+                    delete(req, st, t, id).await
                 }
                 Method::PATCH => {
                     // The patched result is not re-checked: patient-context tokens cannot patch.
                     g.check_full(t.as_str(), Perm::Update)?;
-                    patch(&req, payload, &st, t, PatchTarget::Id(id)).await
+                    patch(req, payload, st, t, PatchTarget::Id(id)).await
                 }
-                _ => Err(not_allowed(&m, &path)),
+                _ => Err(not_allowed(&m, path)),
             }
         }
         ([t, id, "_history"], &Method::GET) => {
@@ -169,15 +207,16 @@ pub async fn dispatch(req: HttpRequest, payload: Payload, state: web::Data<AppSt
             let restrict = match &access {
                 Access::Full => None,
                 Access::Patient(_) => {
-                    guard_existing(&st, &g, &access, &t, &id).await?;
+                    guard_existing(st, g, &access, &t, &id).await?;
                     Some((g.clone(), access))
                 }
             };
             history(
-                &req,
-                &st,
+                req,
+                st,
                 Scope::Instance(t.to_string(), id.to_string()),
                 restrict,
+                trail,
             )
             .await
         }
@@ -190,7 +229,8 @@ pub async fn dispatch(req: HttpRequest, payload: Payload, state: web::Data<AppSt
             let svc = st.services.clone();
             let s = blocking(move || read::vread(&svc, &t, &id, v)).await?;
             g.visible(&access, &s)?;
-            Ok(render::resource(&req, s))
+            trail.read("vread", &s);
+            Ok(render::resource(req, s))
         }
         (["Subscription", id, op @ ("$status" | "$events")], &Method::GET) => {
             if *op == "$events" {
@@ -199,7 +239,10 @@ pub async fn dispatch(req: HttpRequest, payload: Payload, state: web::Data<AppSt
             } else {
                 g.check_full("Subscription", Perm::Read)?;
             }
-            subscription_op(&req, &st, id, op).await
+            trail.saw("operation");
+            trail.operation(op);
+            trail.entity(format!("Subscription/{id}"));
+            subscription_op(req, st, id, op).await
         }
         ([ct, id, target], &Method::GET)
             if !target.starts_with('_') && !target.starts_with('$') =>
@@ -217,11 +260,69 @@ pub async fn dispatch(req: HttpRequest, payload: Payload, state: web::Data<AppSt
                 id,
                 target,
             };
-            search(&req, &st, &g, scope, req.query_string().to_string()).await
+            search(req, st, g, scope, req.query_string().to_string(), trail).await
         }
-        (segs, _) if known_shape(segs) => Err(not_allowed(&m, &path)),
+        (segs, _) if known_shape(segs) => Err(not_allowed(&m, path)),
         _ => Err(Error::NotFound(format!("no FHIR endpoint at /{path}")).into()),
     }
+}
+
+/// `POST [type]/_search`: the URL's query and the form body, as one query string.
+async fn search_form(req: &HttpRequest, payload: Payload, st: &AppState) -> Result<String, Error> {
+    let body = read_body(payload, st.config.max_body_bytes).await?;
+    let form =
+        String::from_utf8(body).map_err(|_| Error::invalid(None, "form body is not UTF-8"))?;
+    Ok([req.query_string(), form.as_str()]
+        .iter()
+        .filter(|s| !s.is_empty())
+        .copied()
+        .collect::<Vec<_>>()
+        .join("&"))
+}
+
+/// AuditEvent lives in the audit log: it can be searched and read, never written through the API
+/// (405). Patient-context tokens cannot read the log (403).
+async fn audit_event(
+    req: &HttpRequest,
+    payload: Payload,
+    st: &AppState,
+    g: &Guard,
+    segs: &[&str],
+    trail: &Trail,
+) -> Reply {
+    use crate::interactions::audit::search as asearch;
+    let m = req.method();
+    let query = match (segs, m) {
+        ([_], &Method::GET | &Method::HEAD) => req.query_string().to_string(),
+        ([_, "_search"], &Method::POST) => search_form(req, payload, st).await?,
+        ([_, id], &Method::GET | &Method::HEAD) if !id.starts_with('_') && !id.starts_with('$') => {
+            g.check_full("AuditEvent", Perm::Read)?;
+            let (svc, idc) = (st.services.clone(), id.to_string());
+            let bytes = blocking(move || asearch::read(&svc, &idc)).await?;
+            trail.saw("read");
+            trail.entity(format!("AuditEvent/{id}"));
+            return Ok(render::json(req, StatusCode::OK, bytes));
+        }
+        _ => {
+            return Err(Error::MethodNotAllowed(format!(
+                "{m} is not supported on /{}: AuditEvent records are written by the server itself and cannot be created, changed or deleted",
+                segs.join("/")
+            ))
+            .into());
+        }
+    };
+    g.check_full("AuditEvent", Perm::Search)?;
+    let q = asearch::parse_query(&query)?;
+    let (svc, base) = (st.services.clone(), base_url(req, st));
+    let bytes = blocking(move || asearch::search(&svc, &q, &base)).await?;
+    // Reading the log is audited with its query; its records are not patient data themselves.
+    trail.saw("search-type");
+    trail.query(if query.is_empty() {
+        "AuditEvent".to_string()
+    } else {
+        format!("AuditEvent?{query}")
+    });
+    Ok(render::json(req, StatusCode::OK, bytes))
 }
 
 /// Paths that exist with some other method: answer 405 rather than 404.
@@ -329,10 +430,12 @@ async fn read_resource(
     access: &Access,
     t: ResourceType,
     id: LogicalId,
+    trail: &Trail,
 ) -> Reply {
     let svc = st.services.clone();
     let s = blocking(move || read::read(&svc, &t, &id)).await?;
     g.visible(access, &s)?;
+    trail.read("read", &s);
     if let Some(inm) = header(req, "if-none-match")
         && inm
             .split(',')
@@ -355,6 +458,7 @@ async fn create(
     st: &AppState,
     t: ResourceType,
     access: Access,
+    trail: &Trail,
 ) -> Reply {
     let resource = body_json(req, payload, st).await?;
     check_body(&access, &resource)?;
@@ -366,13 +470,32 @@ async fn create(
     }
     let if_none_exist = header(req, "if-none-exist").map(|s| s.trim_start_matches('?').to_string());
     let svc = st.services.clone();
-    let w = blocking(move || write::create(&svc, &t, resource, if_none_exist.as_deref())).await?;
+    let w = blocking_as(st, move || {
+        write::create(&svc, &t, resource, if_none_exist.as_deref())
+    })
+    .await?;
     let (status, msg) = match w.kind {
         WriteKind::Created => (StatusCode::CREATED, "created"),
-        _ => (
-            StatusCode::OK,
-            "a resource matching If-None-Exist already exists; nothing was created",
-        ),
+        _ => {
+            // Nothing written (no audit in the write), but a resource is returned: a search.
+            trail.saw("search-type");
+            trail.entity(format!(
+                "{}/{}/_history/{}",
+                w.stored.res_type, w.stored.id, w.stored.version
+            ));
+            trail.patients_of(&w.stored);
+            if let Some(q) = header(req, "if-none-exist") {
+                trail.query(format!(
+                    "{}?{}",
+                    w.stored.res_type,
+                    q.trim_start_matches('?')
+                ));
+            }
+            (
+                StatusCode::OK,
+                "a resource matching If-None-Exist already exists; nothing was created",
+            )
+        }
     };
     Ok(render::written(
         req,
@@ -396,7 +519,10 @@ async fn update(
     let im = if_match(req)?;
     let inm_any = header(req, "if-none-match") == Some("*");
     let svc = st.services.clone();
-    let w = blocking(move || write::update(&svc, &t, &id, resource, im, inm_any)).await?;
+    let w = blocking_as(st, move || {
+        write::update(&svc, &t, &id, resource, im, inm_any)
+    })
+    .await?;
     Ok(written_reply(req, st, w))
 }
 
@@ -419,7 +545,10 @@ async fn conditional_update(
     let resource = body_json(req, payload, st).await?;
     let im = if_match(req)?;
     let svc = st.services.clone();
-    let w = blocking(move || write::conditional_update(&svc, &t, &criteria, resource, im)).await?;
+    let w = blocking_as(st, move || {
+        write::conditional_update(&svc, &t, &criteria, resource, im)
+    })
+    .await?;
     Ok(written_reply(req, st, w))
 }
 
@@ -448,6 +577,7 @@ async fn everything(
     st: &AppState,
     g: &Guard,
     patient: Option<LogicalId>,
+    trail: &Trail,
 ) -> Reply {
     let patient = match g.check("Patient", Perm::Read)? {
         Access::Full => patient,
@@ -462,6 +592,14 @@ async fn everything(
     let svc = st.services.clone();
     let (qc, pc) = (q.clone(), patient.clone());
     let page = blocking(move || ieverything::everything(&svc, pc.as_ref(), &qc)).await?;
+    trail.saw("operation");
+    trail.operation("$everything");
+    if let Some(id) = &patient {
+        trail.entity(format!("Patient/{id}"));
+    }
+    if !req.query_string().is_empty() {
+        trail.query(req.query_string().to_string());
+    }
     let base = base_url(req, st);
     let path = match &patient {
         Some(id) => format!("{base}/Patient/{id}/$everything"),
@@ -492,6 +630,7 @@ async fn everything(
         .entries
         .into_iter()
         .filter(|s| g.may_include(s))
+        .inspect(|s| trail.patients_of(s))
         .map(|s| Entry {
             full_url: Some(format!("{base}/{}/{}", s.res_type, s.id)),
             resource: s.body,
@@ -534,7 +673,10 @@ async fn transaction(req: &HttpRequest, payload: Payload, st: &AppState, g: &Gua
         max_entries: st.config.max_bundle_entries,
     };
     let svc = st.services.clone();
-    let mut bytes = blocking(move || transaction::process_bytes(&svc, &body, &base, &opts)).await?;
+    let mut bytes = blocking_as(st, move || {
+        transaction::process_bytes(&svc, &body, &base, &opts)
+    })
+    .await?;
     if !decision.is_plain() {
         bytes = super::bundle_access::merge_response(&bytes, decision)?;
     }
@@ -572,14 +714,14 @@ async fn patch(
         .into());
     };
     let svc = st.services.clone();
-    let w = blocking(move || ipatch::patch(&svc, &t, &target, &doc, im)).await?;
+    let w = blocking_as(st, move || ipatch::patch(&svc, &t, &target, &doc, im)).await?;
     Ok(written_reply(req, st, w))
 }
 
 async fn delete(req: &HttpRequest, st: &AppState, t: ResourceType, id: LogicalId) -> Reply {
     let im = if_match(req)?;
     let svc = st.services.clone();
-    let d = blocking(move || write::delete(&svc, &t, &id, im)).await?;
+    let d = blocking_as(st, move || write::delete(&svc, &t, &id, im)).await?;
     Ok(deleted_reply(d))
 }
 
@@ -595,7 +737,7 @@ fn deleted_reply(d: Deleted) -> HttpResponse {
 async fn conditional_delete(req: &HttpRequest, st: &AppState, t: ResourceType) -> Reply {
     let criteria = criteria_of(req)?;
     let svc = st.services.clone();
-    let d = blocking(move || write::conditional_delete(&svc, &t, &criteria)).await?;
+    let d = blocking_as(st, move || write::conditional_delete(&svc, &t, &criteria)).await?;
     Ok(deleted_reply(d))
 }
 
@@ -605,11 +747,23 @@ async fn history(
     st: &AppState,
     scope: Scope,
     restrict: Option<(Guard, Access)>,
+    trail: &Trail,
 ) -> Reply {
     let q = ihistory::parse_query(scope.clone(), req.query_string())?;
     let svc = st.services.clone();
     let qc = q.clone();
     let page = blocking(move || ihistory::history(&svc, &qc)).await?;
+    match &scope {
+        Scope::System => trail.saw("history-system"),
+        Scope::Type(_) => trail.saw("history-type"),
+        Scope::Instance(t, id) => {
+            trail.saw("history-instance");
+            trail.entity(format!("{t}/{id}"));
+        }
+    }
+    if !req.query_string().is_empty() {
+        trail.query(req.query_string().to_string());
+    }
     let base = base_url(req, st);
     let path = match &scope {
         Scope::System => format!("{base}/_history"),
@@ -646,6 +800,7 @@ async fn history(
         })
         .map(|e| {
             let s = e.stored;
+            trail.patients_of(&s);
             let url = format!("{}/{}", s.res_type, s.id);
             let deleted = s.body.is_none();
             let request_url = if e.method == "POST" {
@@ -693,10 +848,20 @@ async fn search(
     g: &Guard,
     scope: SearchScope,
     query: String,
+    trail: &Trail,
 ) -> Reply {
     let strict = negotiate::prefer(req).strict;
     let base = base_url(req, st);
     let mut pairs = form_pairs(&query);
+    // BALP: the query as the client sent it, relative to the base.
+    let audit_query = {
+        let rel = req.match_info().query("tail");
+        if query.is_empty() {
+            rel.to_string()
+        } else {
+            format!("{rel}?{query}")
+        }
+    };
     let (types, compartment, path) = match &scope {
         SearchScope::Type(t) => (vec![t.to_string()], None, format!("{base}/{t}")),
         SearchScope::Compartment {
@@ -787,6 +952,14 @@ async fn search(
         )
     })
     .await?;
+    trail.saw(match scope {
+        SearchScope::System => "search-system",
+        _ => "search-type",
+    });
+    trail.query(audit_query);
+    for m in &r.matches {
+        trail.patients_of(m);
+    }
     let link = |cursor: Option<&str>| {
         let mut params: Vec<(String, String)> = type_param.iter().cloned().collect();
         params.extend(r.applied.iter().cloned());
@@ -839,6 +1012,7 @@ async fn search(
         r.included
             .iter()
             .filter(|s| g.may_include(s))
+            .inspect(|s| trail.patients_of(s))
             .cloned()
             .map(|s| to_entry(s, "include")),
     );

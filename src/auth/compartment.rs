@@ -9,21 +9,61 @@ pub fn contains(resource: &Value, patient: &str) -> bool {
     let Some(t) = resource.get("resourceType").and_then(Value::as_str) else {
         return false;
     };
-    if t == "Patient" {
-        return resource.get("id").and_then(Value::as_str) == Some(patient);
-    }
-    let params = hms_fhir::model::Model::r4().compartment_params("Patient", t);
-    if params.is_empty() {
+    if t != "Patient" && compartment_params(t).is_empty() {
         return true;
     }
+    patients_of(resource).iter().any(|p| p == patient)
+}
+
+/// The Patient-compartment parameters of a type (empty: not patient data, or Patient itself).
+pub fn compartment_params(resource_type: &str) -> &'static [String] {
+    hms_fhir::model::Model::r4().compartment_params("Patient", resource_type)
+}
+
+/// The patients whose compartment `resource` is in: a Patient's own id, or the patients it
+/// references through its type's compartment parameters (what the audit log names).
+pub fn patients_of(resource: &Value) -> Vec<String> {
+    let Some(t) = resource.get("resourceType").and_then(Value::as_str) else {
+        return Vec::new();
+    };
+    if t == "Patient" {
+        return resource
+            .get("id")
+            .and_then(Value::as_str)
+            .map(|id| vec![id.to_string()])
+            .unwrap_or_default();
+    }
+    let params = compartment_params(t);
+    if params.is_empty() {
+        return Vec::new();
+    }
+    let registry = crate::search::registry::Registry::r4();
+    let defs = registry
+        .params_for(t)
+        .into_iter()
+        .filter(|p| params.contains(&p.code));
     // Only reference rows are read here, so the zone of dates does not matter.
-    crate::search::extract::index_rows(resource, &[], &crate::fhir::time::Zone::Utc)
-        .iter()
-        .any(|r| {
-            params.iter().any(|p| p == &r.param)
-                && r.ref_type.as_deref() == Some("Patient")
-                && r.ref_id.as_deref() == Some(patient)
-        })
+    let rows = crate::search::extract::rows_for_params(
+        resource,
+        defs.map(|p| p.as_ref()),
+        &crate::fhir::time::Zone::Utc,
+    );
+    patients_in_rows(&rows, params)
+}
+
+/// Patient ids referenced by index `rows` through `params`, deduplicated in order.
+pub fn patients_in_rows(rows: &[crate::store::index::IndexRow], params: &[String]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for r in rows {
+        if r.ref_type.as_deref() == Some("Patient")
+            && params.iter().any(|p| p == &r.param)
+            && let Some(id) = &r.ref_id
+            && !out.contains(id)
+        {
+            out.push(id.clone());
+        }
+    }
+    out
 }
 
 /// True when the type has resources in the Patient compartment (search gets the compartment

@@ -40,6 +40,9 @@ pub struct Claims {
     /// The client the token was issued to (RFC 9068), when there was one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_id: Option<String>,
+    /// OpenID's name for the client (external issuers such as Keycloak), for the audit log.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub azp: Option<String>,
 }
 
 /// Who made a request, from a validated access token.
@@ -51,6 +54,8 @@ pub struct Principal {
     /// Token id and grant family (builtin tokens): what revocation is checked against.
     pub jti: Option<String>,
     pub sid: Option<String>,
+    /// The client application (`client_id` or `azp` claim), for the audit log.
+    pub client_id: Option<String>,
 }
 
 /// The keys that validate tokens: public keys by `kid` (the builtin issuer's own, or external).
@@ -203,6 +208,7 @@ pub fn validate(
         .scope
         .ok_or_else(|| invalid("no scope: not an access token"))?;
     Ok(Principal {
+        client_id: c.client_id.or(c.azp).filter(|c| !c.is_empty()),
         sub: c.sub,
         scopes: scopes::parse_all(&scope),
         patient: c.patient.filter(|p| !p.is_empty()),

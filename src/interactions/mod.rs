@@ -42,6 +42,8 @@ pub struct Services {
     /// search sees the same database. The API clones `Services` per request, so the choice is too.
     /// The second field: whether that store is the primary.
     read_store: std::sync::OnceLock<(Store, bool)>,
+    /// Group-commit writer of read audits (on the primary).
+    pub audit: audit::writer::AuditWriter,
 }
 
 impl Services {
@@ -50,6 +52,7 @@ impl Services {
             Ok(crate::store::secret::get_or_create(c, "paging")?)
         })?;
         Ok(Services {
+            audit: audit::writer::AuditWriter::start(store.clone()),
             store,
             paging_secret: std::sync::Arc::new(secret),
             allow_private_endpoints: false,

@@ -288,6 +288,7 @@ fn issue(store: &Store, ctx: &TokenContext<'_>, s: Subject) -> Result<Issued, OA
         jti: Some(uuid::Uuid::new_v4().to_string()),
         sid: s.family.clone(),
         client_id: s.client_id.clone(),
+        azp: None,
     };
     let access_token = ctx.signer.sign(&claims)?;
     let refresh_token = match (&s.family, &s.client_id) {

@@ -20,6 +20,7 @@ use crate::fhir::{outcome, time};
 use crate::search::criteria::Criteria;
 use crate::store::{self, AnyConnection, resources};
 
+use super::audit;
 use super::patch::{self, PatchDoc};
 use super::write::{self, Deleted, WriteKind, Written};
 use super::{Services, Stored, check_type};
@@ -440,6 +441,12 @@ fn prepare_entry<'a>(i: usize, e: RawEntry<'a>, base: &str) -> Result<Entry<'a>,
     let label = format!("{} {}", method.as_str(), truncate(&raw_url, 100));
     let fail = |err: Error| at(i, Some(&label), err);
     let url = parse_url(&raw_url, base).map_err(fail)?;
+    if url.res_type().as_str() == "AuditEvent" {
+        // The audit log is written by the server only, and read through GET [base]/AuditEvent.
+        return Err(fail(Error::MethodNotAllowed(
+            "AuditEvent records cannot be created, changed, deleted or read in a Bundle".into(),
+        )));
+    }
     let if_match = match text("ifMatch") {
         None => None,
         Some(v) => Some(parse_version(&v).ok_or_else(|| {
@@ -674,6 +681,7 @@ impl CloneShallow for Error {
             Error::UnsupportedMediaType(m) => Error::UnsupportedMediaType(m.clone()),
             Error::NotImplemented(m) => Error::NotImplemented(m.clone()),
             Error::Unavailable(m) => Error::Unavailable(m.clone()),
+            Error::AuditUnavailable(m) => Error::AuditUnavailable(m.clone()),
             Error::Internal(m) => Error::Internal(m.clone()),
             Error::TooManyRequests {
                 message,
@@ -1068,9 +1076,18 @@ fn execute(
         (Method::Post, Plan::Existing(id)) => {
             let v = resources::read_current(conn, t.as_str(), &id)?
                 .ok_or_else(|| Error::Internal("matched resource vanished".into()))?;
+            let stored = Stored::from_version(v)?;
+            // Nothing is written, but the matched resource is returned: audited as a search.
+            audit::record_read_in_tx(
+                conn,
+                "search-type",
+                vec![format!("{t}/{id}/_history/{}", stored.version)],
+                audit::patients_of_stored(&stored),
+                e.if_none_exist.as_ref().map(|q| format!("{t}?{q}")),
+            )?;
             Ok(Done::Written(Written {
                 kind: WriteKind::Unchanged,
-                stored: Stored::from_version(v)?,
+                stored,
             }))
         }
         (Method::Put, Plan::At(id)) => {
@@ -1146,8 +1163,10 @@ fn read_entry(conn: &mut AnyConnection, e: &Entry) -> Result<Done, Error> {
             let mut rows = resources::read_current_many(conn, &rids)?;
             rows.sort_by(|a, b| a.1.res_id.cmp(&b.1.res_id));
             let mut entries = Vec::with_capacity(rows.len());
+            let mut patients = Vec::new();
             for (_, v) in rows {
                 let s = Stored::from_version(v)?;
+                patients.extend(audit::patients_of_stored(&s));
                 entries.push(OutEntry {
                     full_url: Some(format!("{}/{}", s.res_type, s.id)),
                     resource: s.body,
@@ -1156,6 +1175,13 @@ fn read_entry(conn: &mut AnyConnection, e: &Entry) -> Result<Done, Error> {
                 });
             }
             let total = i64::try_from(entries.len()).unwrap_or(i64::MAX);
+            audit::record_read_in_tx(
+                conn,
+                "search-type",
+                Vec::new(),
+                patients,
+                Some(e.raw_url.clone()),
+            )?;
             return Ok(Done::Searched(bundle::render(
                 "searchset",
                 Some(total),
@@ -1165,6 +1191,20 @@ fn read_entry(conn: &mut AnyConnection, e: &Entry) -> Result<Done, Error> {
             )));
         }
     };
+    audit::record_read_in_tx(
+        conn,
+        if matches!(e.url, Url::Version(..)) {
+            "vread"
+        } else {
+            "read"
+        },
+        vec![format!(
+            "{}/{}/_history/{}",
+            stored.res_type, stored.id, stored.version
+        )],
+        audit::patients_of_stored(&stored),
+        None,
+    )?;
     if let Some(inm) = &e.if_none_match
         && inm
             .split(',')

@@ -310,22 +310,31 @@ fn store_version(
             content: Some(&body),
         },
     )?;
-    super::audit::record_in_tx(
-        conn,
-        if version == 1 { "create" } else { "update" },
-        t.as_str(),
-        id.as_str(),
-        version,
-        last_updated,
-    )?;
     let custom = crate::search::custom::from_rows(custom_params::live(conn)?);
     let zone = super::index_zone(conn)?;
-    index::replace(
+    let rows = extract::index_rows(&stamped, &custom, &zone);
+    // The audit names the version's patients, read off the index rows just computed.
+    let patients = if t.as_str() == "Patient" {
+        vec![id.to_string()]
+    } else {
+        crate::auth::compartment::patients_in_rows(
+            &rows,
+            crate::auth::compartment::compartment_params(t.as_str()),
+        )
+    };
+    let interaction = match (method, version) {
+        ("PATCH", _) => "patch",
+        (_, 1) => "create",
+        _ => "update",
+    };
+    super::audit::record_write_in_tx(
         conn,
-        rid,
-        t.as_str(),
-        &extract::index_rows(&stamped, &custom, &zone),
+        interaction,
+        format!("{t}/{id}/_history/{version}"),
+        patients,
+        last_updated,
     )?;
+    index::replace(conn, rid, t.as_str(), &rows)?;
     if t.as_str() == "SearchParameter" {
         // A SearchParameter made through the API becomes a custom parameter (reindex pending).
         match crate::search::custom::registration(&stamped, id.as_str())? {
@@ -410,12 +419,20 @@ pub fn delete_in_tx(
             content: None,
         },
     )?;
-    super::audit::record_in_tx(
+    let patients = if t.as_str() == "Patient" {
+        vec![id.to_string()]
+    } else {
+        crate::store::audit::referenced_patients(
+            conn,
+            cur.rid,
+            crate::auth::compartment::compartment_params(t.as_str()),
+        )?
+    };
+    super::audit::record_write_in_tx(
         conn,
         "delete",
-        t.as_str(),
-        id.as_str(),
-        version,
+        format!("{t}/{id}/_history/{version}"),
+        patients,
         last_updated,
     )?;
     resources::update_current(conn, cur.rid, version, last_updated, true)?;

@@ -48,7 +48,7 @@ pub enum StoreError {
 
 impl StoreError {
     /// Conflicts that a fresh attempt of the same transaction can resolve (another writer won a race).
-    fn is_retryable(&self) -> bool {
+    pub fn is_retryable(&self) -> bool {
         match self {
             StoreError::Query(DieselError::DatabaseError(kind, info)) => {
                 matches!(

@@ -173,8 +173,13 @@ impl Worker {
         let owner = self.owner.clone();
         let d = d.clone();
         blocking(move || {
-            s.store
-                .write(|c| -> Result<(), Error> { Ok(outbox::finish(c, &d, &owner, &outcome)?) })
+            s.store.write(|c| -> Result<(), Error> {
+                outbox::finish(c, &d, &owner, &outcome)?;
+                if let Some(rec) = export_record(&d, &outcome) {
+                    crate::interactions::audit::record_in_tx(c, &rec)?;
+                }
+                Ok(())
+            })
         })
         .await
     }
@@ -566,4 +571,31 @@ impl Worker {
         }
         Ok(n)
     }
+}
+
+/// The Export AuditEvent of a delivery attempt (none when nothing was sent: released or skipped).
+fn export_record(d: &Delivery, outcome: &Outcome) -> Option<crate::fhir::audit_event::Record> {
+    use crate::fhir::audit_event::{Action, Actor, Kind, Outcome as AuditOutcome, Record};
+    let (result, desc) = match outcome {
+        Outcome::Delivered => (AuditOutcome::Success, None),
+        Outcome::Retry { error, .. } => (AuditOutcome::Minor, Some(error.clone())),
+        Outcome::Dead(error) => (AuditOutcome::Serious, Some(error.clone())),
+        Outcome::Skipped(_) | Outcome::Release { .. } => return None,
+    };
+    let mut r = Record::new(
+        Kind::Export,
+        Action::R,
+        now_micros(),
+        Actor::system(format!("sync:{}", d.dest_id)),
+    );
+    r.entities.push(format!(
+        "{}/{}/_history/{}",
+        d.res_type, d.res_id, d.version
+    ));
+    if d.res_type == "Patient" {
+        r.add_patient(&d.res_id);
+    }
+    r.outcome = result;
+    r.outcome_desc = desc;
+    Some(r)
 }

@@ -19,9 +19,11 @@ use hms_hl7v2::map::MappingConfig;
 use hms_hl7v2::message::ErrorLocation;
 
 use crate::error::Error;
+use crate::fhir::audit_event::{Action, Actor, Kind, Outcome as AuditOutcome, Record};
 use crate::store::hl7_messages::{self as messages, NewMessage, Summary};
 use crate::store::{Store, StoreError, now_micros};
 
+use super::audit;
 use super::patient_locks::PatientLocks;
 use super::patient_merge;
 use super::transaction;
@@ -174,7 +176,10 @@ impl Hl7Ingest {
         };
         let store = self.store.clone();
         let base = self.base.clone();
+        let sender = sender_of(&frame);
         let (frame, applied) = blocking(move || {
+            // Every resource the message writes is audited with the sending system as agent.
+            let _actor = audit::act_as(Actor::system(sender.clone()));
             let result = store.write(|conn| {
                 let state = messages::lock(conn, id)?
                     .ok_or(IngestError::NotFound(id))
@@ -200,6 +205,10 @@ impl Hl7Ingest {
                 let ack = reply::ack(&frame, id, Outcome::Accept, None);
                 let resources =
                     serde_json::to_string(&written).map_err(|e| Error::Internal(e.to_string()))?;
+                audit::record_in_tx(
+                    conn,
+                    &import_record(&sender, id, written, AuditOutcome::Success, None),
+                )?;
                 messages::finish(
                     conn,
                     id,
@@ -245,6 +254,7 @@ impl Hl7Ingest {
         error: AckError,
     ) -> Result<Reply, IngestError> {
         let store = self.store.clone();
+        let sender = sender_of(&frame);
         let reply = blocking(move || {
             store.write(|conn| {
                 let Some(state) = messages::lock(conn, id)? else {
@@ -264,6 +274,18 @@ impl Hl7Ingest {
                     Outcome::Reject => messages::REJECTED,
                     _ => messages::ERROR,
                 };
+                let rec = import_record(
+                    &sender,
+                    id,
+                    Vec::new(),
+                    AuditOutcome::Minor,
+                    Some(text.as_str()),
+                );
+                crate::store::audit::append_many(
+                    conn,
+                    &[audit::to_new_record(&rec)],
+                    audit::chain_hash,
+                )?;
                 messages::finish(
                     conn,
                     id,
@@ -290,9 +312,36 @@ impl Hl7Ingest {
     }
 }
 
+/// The audit agent of a message: its sending application and facility (MSH-3, MSH-4).
+fn sender_of(frame: &Frame) -> String {
+    let k = frame.key();
+    format!("hl7v2:{}^{}", k.sending_app, k.sending_facility)
+}
+
+/// The Import AuditEvent of one stored message (its resources' writes have their own records).
+fn import_record(
+    sender: &str,
+    message_id: i64,
+    written: Vec<String>,
+    outcome: AuditOutcome,
+    error: Option<&str>,
+) -> Record {
+    let mut r = Record::new(Kind::Import, Action::C, now_micros(), Actor::system(sender));
+    r.entities = written;
+    r.outcome = outcome;
+    r.outcome_desc = Some(match error {
+        None => format!("HL7 v2 message {message_id} applied"),
+        Some(e) => format!("HL7 v2 message {message_id} not applied: {e}"),
+    });
+    r
+}
+
 /// Errors that mean the database, not the data, failed: never acknowledged.
 fn is_storage(e: &Error) -> bool {
-    matches!(e, Error::Store(_) | Error::Unavailable(_))
+    matches!(
+        e,
+        Error::Store(_) | Error::Unavailable(_) | Error::AuditUnavailable(_)
+    )
 }
 
 /// The ERR content for an error the data caused while applying the Bundle.
