@@ -250,6 +250,7 @@ fn capability_bytes(req: &HttpRequest, st: &AppState) -> Vec<u8> {
     serde_json::to_vec(&capability::statement(
         &base_url(req, st),
         &time::fhir_instant(st.started_at),
+        super::billing::OPERATIONS,
     ))
     .unwrap_or_default()
 }

@@ -5,7 +5,24 @@ use hms_fhir::model::Model;
 use crate::search::registry::{BUILTIN, Kind, Registry};
 use serde_json::{Value, json};
 
-pub fn statement(base: &str, date: &str) -> Value {
+/// A FHIR operation the server routes, for `rest[.resource].operation`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Operation {
+    /// Resource type for a type/instance-level operation; None for a system-level one.
+    pub resource: Option<&'static str>,
+    /// Name without the `$`.
+    pub name: &'static str,
+    /// Canonical URL of its OperationDefinition.
+    pub definition: &'static str,
+}
+
+fn operation_entry(o: &Operation) -> Value {
+    json!({"name": o.name, "definition": o.definition})
+}
+
+/// `operations` are the ones the API layer actually routes (passed in so the statement cannot
+/// advertise an operation that has no route).
+pub fn statement(base: &str, date: &str, operations: &[Operation]) -> Value {
     let model = Model::r4();
     let resources: Vec<Value> = model
         .resource_types()
@@ -35,7 +52,12 @@ pub fn statement(base: &str, date: &str) -> Value {
                     .iter()
                     .map(|c| json!({"code": c}))
                     .collect();
-            json!({
+            let ops: Vec<Value> = operations
+                .iter()
+                .filter(|o| o.resource == Some(t))
+                .map(operation_entry)
+                .collect();
+            let mut entry = json!({
                 "type": t,
                 "profile": format!("http://hl7.org/fhir/StructureDefinition/{t}"),
                 "interaction": interactions,
@@ -47,10 +69,19 @@ pub fn statement(base: &str, date: &str) -> Value {
                 "conditionalUpdate": true,
                 "conditionalDelete": "single",
                 "searchParam": params,
-            })
+            });
+            if !ops.is_empty() {
+                entry["operation"] = Value::Array(ops);
+            }
+            entry
         })
         .collect();
-    json!({
+    let system_ops: Vec<Value> = operations
+        .iter()
+        .filter(|o| o.resource.is_none())
+        .map(operation_entry)
+        .collect();
+    let mut cs = json!({
         "resourceType": "CapabilityStatement",
         "status": "active",
         "date": date,
@@ -71,5 +102,9 @@ pub fn statement(base: &str, date: &str) -> Value {
                 {"name": "_type", "type": "token"}
             ],
         }],
-    })
+    });
+    if !system_ops.is_empty() {
+        cs["rest"][0]["operation"] = Value::Array(system_ops);
+    }
+    cs
 }

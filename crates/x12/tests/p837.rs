@@ -230,6 +230,15 @@ fn scrubber_flags_each_rule() {
         .unwrap()
         .retain(|r| r["resourceType"] != "RelatedPerson");
     has(&i, "subscriber-missing", "Coverage.subscriber");
+    // Self-subscribed and the patient missing: one edit, not a bogus "subscriber differs".
+    let mut i = med_00050();
+    i.claim["contained"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|r| r["resourceType"] != "Patient");
+    let codes: Vec<&str> = scrub_claim(&i, "2026-01-01").iter().map(|e| e.code).collect();
+    assert!(codes.contains(&"patient-missing"), "{codes:?}");
+    assert!(!codes.contains(&"subscriber-missing"), "{codes:?}");
 }
 
 #[test]
