@@ -13,7 +13,7 @@ def med(xs):
 base = load("baseline")
 print("| raw operation | ok/s (median) | runs | p50 ms | p99 ms |")
 print("|---|---:|---:|---:|---:|")
-for op in ("insert", "select-by-key", "indexed-lookup"):
+for op in ("insert", "select-by-key", "indexed-lookup", "crud-mix"):
     rows = [b["operations"][op] for b in base if op in b["operations"]]
     print(f"| {op} | {med([r['throughput_per_s'] for r in rows]):,.0f} | "
           + " / ".join(f"{r['throughput_per_s']:,.0f}" for r in rows)

@@ -9,7 +9,6 @@ use actix_web::{App, HttpServer, web};
 
 use crate::api::{self, AppState};
 use crate::config::Config;
-use hms_hl7v2::map::MappingConfig;
 
 use crate::interactions::Services;
 use crate::interactions::hl7_ingest::Hl7Ingest;
@@ -56,7 +55,67 @@ pub fn open_store(config: &Config) -> Result<Store, StartError> {
     if !applied.is_empty() {
         tracing::info!(migrations = ?applied, "applied database migrations");
     }
-    Ok(store)
+    check_index(&store, &config.search_zone)?;
+    attach_cache(store, config)
+}
+
+/// Adds the read cache. Its Redis keys carry a per-database secret, so that every process on the
+/// same database shares entries and no two databases do.
+pub fn attach_cache(store: Store, config: &Config) -> Result<Store, StartError> {
+    let mut settings = config.cache.clone();
+    // The Redis URL is read at startup; tests and tools may set it after Config::load.
+    settings.redis_url = config.sync.redis_url.clone();
+    if settings.size_mib == 0 {
+        return Ok(store);
+    }
+    let namespace = store.write(|c| crate::store::secret::get_or_create(c, "cache-namespace"))?;
+    let namespace = namespace.get(..16).unwrap_or(&namespace).to_string();
+    let cache = crate::store::cache::ResourceCache::new(&settings, &namespace)
+        .map_err(|e| StartError::Config(format!("read cache: {e}")))?;
+    if let Some(c) = &cache {
+        tracing::info!(
+            backend = c.backend_name(),
+            validate = c.validates(),
+            "read cache on"
+        );
+    }
+    Ok(store.with_cache(cache))
+}
+
+/// Records the configured search zone and extraction format in a database that has none yet, and
+/// warns loudly when the index was built with others: searches and new writes keep the recorded
+/// zone (the index never mixes zones) until `hms reindex` rebuilds it.
+fn check_index(store: &Store, configured: &crate::fhir::time::Zone) -> Result<(), StartError> {
+    use crate::interactions::reindex::INDEX_FORMAT;
+    use crate::store::search_meta;
+    let (zone, format) =
+        store.write(|c| -> Result<(String, String), crate::store::StoreError> {
+            Ok((
+                search_meta::init(c, search_meta::ZONE, &configured.name())?,
+                search_meta::init(c, search_meta::FORMAT, INDEX_FORMAT)?,
+            ))
+        })?;
+    let recorded = crate::fhir::time::Zone::parse(&zone).ok();
+    if recorded.as_ref() != Some(configured) {
+        tracing::warn!(
+            recorded = %zone,
+            configured = %configured,
+            "SEARCH INDEX ZONE MISMATCH: the search index reads dates without an offset in {zone}, \
+             but the configured search timezone is {configured}. Searches and new writes keep using \
+             {zone} until you run `hms reindex` (with the same configuration), which rebuilds every \
+             search index row in {configured}."
+        );
+    }
+    if format != INDEX_FORMAT {
+        tracing::warn!(
+            recorded = %format,
+            current = INDEX_FORMAT,
+            "SEARCH INDEX OUTDATED OR INCOMPLETE: rows written by an older version (or an \
+             interrupted reindex) may miss matches (e.g. system|code on coded elements such as \
+             Patient.gender). Run `hms reindex` to rebuild them."
+        );
+    }
+    Ok(())
 }
 
 /// Opens the read replicas (HMS_DATABASE_REPLICA_URLS); they are not migrated (a PostgreSQL hot
@@ -127,7 +186,7 @@ pub fn hl7_ingest(store: Store, config: &Config) -> Hl7Ingest {
         .base_url
         .clone()
         .unwrap_or_else(|| format!("http://{}/fhir", config.http_addr));
-    Hl7Ingest::new(store, MappingConfig::default(), base)
+    Hl7Ingest::new(store, config.hl7.clone(), base)
 }
 
 /// Must run inside a tokio runtime (the MLLP accept loop is spawned on it).

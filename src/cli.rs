@@ -40,7 +40,9 @@ pub enum Command {
     Import(crate::import::ImportArgs),
     /// Index existing resources for SearchParameters created through the API (shows progress;
     /// searches on such a parameter carry a warning until this has finished).
-    Reindex(ServerArgs),
+    /// Also rebuilds the whole search index when it was built in another --search-timezone or by
+    /// an older version (the server warns at start when so), or always with --all.
+    Reindex(ReindexArgs),
     /// Load-test a server, seed a database, or measure the raw database baseline.
     Bench(crate::bench::BenchArgs),
     /// Billing: 837P export, 835 import, 270/271 eligibility (against the local store).
@@ -58,6 +60,15 @@ pub enum Command {
     /// The hash-chained audit log.
     #[command(subcommand)]
     Audit(AuditCommand),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ReindexArgs {
+    #[command(flatten)]
+    pub server: ServerArgs,
+    /// Rebuild every search index row even when zone and format are current.
+    #[arg(long)]
+    pub all: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -128,10 +139,20 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             crate::telemetry::init(config.log_format);
             crate::import::run(args)
         }
-        Command::Reindex(args) => {
+        Command::Reindex(ReindexArgs { server: args, all }) => {
             let config = Config::load(&args)?;
             crate::telemetry::init(config.log_format);
             let store = crate::app::open_store(&config)?;
+            let zone = config.search_zone;
+            if all || crate::interactions::reindex::needs_rebuild(&store, &zone)? {
+                let n = crate::interactions::reindex::rebuild_all(&store, &zone, |done, total| {
+                    let pct = if total > 0 { done * 100 / total } else { 100 };
+                    eprintln!("rebuilding the search index: {done}/{total} resources ({pct}%)");
+                })?;
+                println!(
+                    "search index rebuilt: {n} resources; dates without an offset read in {zone}"
+                );
+            }
             let done = crate::interactions::reindex::run(&store, |url, done, total| {
                 let pct = if total > 0 { done * 100 / total } else { 100 };
                 eprintln!("reindexing {url}: {done}/{total} resources ({pct}%)");

@@ -1,10 +1,12 @@
 //! Typed configuration. Precedence: built-in defaults < hms.toml < HMS_* environment < command-line
 //! flags (clap reads the flag first, then the environment variable; the file fills what both left unset).
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use clap::Args;
+use hms_hl7v2::map::MappingConfig;
 use serde::Deserialize;
 
 /// Server options shared by `serve`, `migrate` and the other commands that open the store.
@@ -45,6 +47,15 @@ pub struct ServerArgs {
     /// HTTP worker threads.  [default: number of CPUs]
     #[arg(long, env = "HMS_HTTP_WORKERS", value_name = "N")]
     pub http_workers: Option<usize>,
+    /// Read cache budget in MiB (in-process; with HMS_REDIS_URL the cache lives in Redis); 0 = off.  [default: 64]
+    #[arg(long, env = "HMS_CACHE_SIZE", value_name = "MIB")]
+    pub cache_size: Option<u64>,
+    /// Read cache entries expire after this many seconds.  [default: 300]
+    #[arg(long, env = "HMS_CACHE_TTL_SECS", value_name = "SECS")]
+    pub cache_ttl_secs: Option<u64>,
+    /// Confirm every read cache hit with a version-only query (several nodes without Redis).
+    #[arg(long, env = "HMS_CACHE_VALIDATE")]
+    pub cache_validate: bool,
     /// Log format: text or json.  [default: text]
     #[arg(long, env = "HMS_LOG_FORMAT", value_name = "FORMAT")]
     pub log_format: Option<String>,
@@ -83,6 +94,10 @@ pub struct ServerArgs {
     /// PEM private key for --mllp-tls-cert.
     #[arg(long, env = "HMS_MLLP_TLS_KEY", value_name = "FILE")]
     pub mllp_tls_key: Option<PathBuf>,
+    /// PEM CA certificate(s): MLLP TLS peers must present a client certificate signed by one of
+    /// them (refused at the handshake otherwise).
+    #[arg(long, env = "HMS_MLLP_TLS_CLIENT_CA", value_name = "FILE")]
+    pub mllp_tls_client_ca: Option<PathBuf>,
     /// Largest accepted HL7 message (MLLP frame payload) in bytes.  [default: 1048576]
     #[arg(long, env = "HMS_MLLP_MAX_FRAME_BYTES", value_name = "BYTES")]
     pub mllp_max_frame_bytes: Option<usize>,
@@ -101,6 +116,11 @@ pub struct ServerArgs {
     /// X12 usage indicator (ISA15): T (test) or P (production).  [default: T]
     #[arg(long, env = "HMS_X12_USAGE", value_name = "T|P")]
     pub x12_usage: Option<String>,
+    /// Zone in which dates and dateTimes WITHOUT an offset are read, for the search index and for
+    /// search values: UTC, a fixed offset (+05:30) or an IANA name (Europe/Berlin). Changing it
+    /// needs `hms reindex`.  [default: UTC]
+    #[arg(long, env = "HMS_SEARCH_TIMEZONE", value_name = "ZONE")]
+    pub search_timezone: Option<String>,
     #[command(flatten)]
     pub sync: crate::sync::config::SyncArgs,
 }
@@ -118,6 +138,9 @@ struct FileConfig {
     max_bundle_entries: Option<usize>,
     db_pool_size: Option<u32>,
     http_workers: Option<usize>,
+    cache_size: Option<u64>,
+    cache_ttl_secs: Option<u64>,
+    cache_validate: Option<bool>,
     log_format: Option<String>,
     insecure_allow_remote: Option<bool>,
     tls_cert: Option<PathBuf>,
@@ -130,12 +153,14 @@ struct FileConfig {
     no_mllp: Option<bool>,
     mllp_tls_cert: Option<PathBuf>,
     mllp_tls_key: Option<PathBuf>,
+    mllp_tls_client_ca: Option<PathBuf>,
     mllp_max_frame_bytes: Option<usize>,
     mllp_idle_timeout_secs: Option<u64>,
     mllp_max_connections: Option<usize>,
     x12_sender_id: Option<String>,
     x12_receiver_id: Option<String>,
     x12_usage: Option<String>,
+    search_timezone: Option<String>,
     // Sync (see crate::sync::config).
     allow_private_endpoints: Option<bool>,
     sync_poll_interval_ms: Option<u64>,
@@ -148,6 +173,20 @@ struct FileConfig {
     sync_max_attempts: Option<u32>,
     sync_lease_ms: Option<u64>,
     sync_disabled: Option<bool>,
+    hl7_destinations: Option<Vec<String>>,
+    outbox_retention: Option<String>,
+    /// Site overrides of the HL7 v2 → FHIR mapping (`[hl7]` table; maps only fit a file).
+    hl7: Option<Hl7File>,
+}
+
+/// The `[hl7]` table of hms.toml.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Hl7File {
+    default_system_prefix: Option<String>,
+    default_offset: Option<String>,
+    assigning_authorities: Option<HashMap<String, String>>,
+    patient_class: Option<HashMap<String, String>>,
 }
 
 #[derive(Clone)]
@@ -164,6 +203,8 @@ pub struct Config {
     pub max_bundle_entries: usize,
     pub db_pool_size: Option<u32>,
     pub http_workers: usize,
+    /// The read cache (the Redis URL is the sync one).
+    pub cache: crate::store::cache::CacheSettings,
     pub log_format: LogFormat,
     pub insecure_allow_remote: bool,
     pub sync: crate::sync::config::SyncConfig,
@@ -171,8 +212,12 @@ pub struct Config {
     pub tls: Option<(PathBuf, PathBuf)>,
     pub auth: AuthConfig,
     pub mllp: MllpConfig,
+    /// HL7 v2 → FHIR mapping with the site's overrides.
+    pub hl7: MappingConfig,
     /// X12 envelope settings (billing).
     pub x12: X12Config,
+    /// Where dates without an offset are read by the search index (see `fhir::time::Zone`).
+    pub search_zone: crate::fhir::time::Zone,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -206,6 +251,8 @@ pub struct MllpConfig {
     pub addr: Option<SocketAddr>,
     /// (certificate chain, private key) PEM files: TLS when set.
     pub tls: Option<(PathBuf, PathBuf)>,
+    /// PEM CA file: TLS peers must present a client certificate it signed.
+    pub tls_client_ca: Option<PathBuf>,
     pub max_frame_bytes: usize,
     pub idle_timeout: std::time::Duration,
     pub max_connections: usize,
@@ -296,6 +343,13 @@ impl Config {
                 ));
             }
         };
+        let tls_client_ca = args.mllp_tls_client_ca.clone().or(file.mllp_tls_client_ca);
+        if tls_client_ca.is_some() && tls.is_none() {
+            return Err(ConfigError::Invalid(
+                "--mllp-tls-client-ca needs MLLP over TLS (--mllp-tls-cert and --mllp-tls-key)"
+                    .into(),
+            ));
+        }
         let http_tls = match (
             args.tls_cert.clone().or(file.tls_cert),
             args.tls_key.clone().or(file.tls_key),
@@ -346,6 +400,7 @@ impl Config {
                     .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 2575)))
             }),
             tls,
+            tls_client_ca,
             max_frame_bytes: args
                 .mllp_max_frame_bytes
                 .or(file.mllp_max_frame_bytes)
@@ -368,6 +423,12 @@ impl Config {
             args.x12_receiver_id.clone().or(file.x12_receiver_id),
             args.x12_usage.clone().or(file.x12_usage),
         )?;
+        let search_zone = match args.search_timezone.clone().or(file.search_timezone) {
+            None => crate::fhir::time::Zone::Utc,
+            Some(z) => crate::fhir::time::Zone::parse(&z)
+                .map_err(|e| ConfigError::Invalid(format!("search timezone: {e}")))?,
+        };
+        let hl7 = hl7_mapping(file.hl7.unwrap_or_default())?;
         let sync = crate::sync::config::SyncConfig::resolve(
             &args.sync,
             crate::sync::config::SyncFile {
@@ -382,11 +443,26 @@ impl Config {
                 sync_max_attempts: file.sync_max_attempts,
                 sync_lease_ms: file.sync_lease_ms,
                 sync_disabled: file.sync_disabled,
+                hl7_destinations: file.hl7_destinations.clone(),
+                outbox_retention: file.outbox_retention.clone(),
             },
         )
         .map_err(ConfigError::Invalid)?;
+        let cache = crate::store::cache::CacheSettings {
+            size_mib: args.cache_size.or(file.cache_size).unwrap_or(64),
+            ttl: std::time::Duration::from_secs(
+                args.cache_ttl_secs
+                    .or(file.cache_ttl_secs)
+                    .unwrap_or(300)
+                    .max(1),
+            ),
+            validate: args.cache_validate || file.cache_validate.unwrap_or(false),
+            redis_url: sync.redis_url.clone(),
+        };
         Ok(Config {
+            cache,
             mllp,
+            hl7,
             http_addr: args
                 .http_addr
                 .or(file.http_addr)
@@ -418,6 +494,7 @@ impl Config {
             insecure_allow_remote: args.insecure_allow_remote
                 || file.insecure_allow_remote.unwrap_or(false),
             x12,
+            search_zone,
             sync,
             tls: http_tls,
             auth,
@@ -468,6 +545,57 @@ fn x12_config(
     })
 }
 
+/// The built-in mapping with the `[hl7]` overrides applied, checked so a typo fails at start-up
+/// instead of producing odd identifiers.
+fn hl7_mapping(f: Hl7File) -> Result<MappingConfig, ConfigError> {
+    let mut m = MappingConfig::default();
+    let bad = |what: String| Err(ConfigError::Invalid(format!("[hl7] {what}")));
+    // Systems end up in `identifier=system|value` searches: no '|', no blanks.
+    let is_uri = |s: &str| {
+        s.contains(':') && !s.is_empty() && !s.contains('|') && !s.contains(char::is_whitespace)
+    };
+    if let Some(p) = f.default_system_prefix {
+        if !is_uri(&p) {
+            return bad(format!(
+                "default_system_prefix must be a URI prefix without '|' or blanks, got {p:?}"
+            ));
+        }
+        m.default_system_prefix = p;
+    }
+    if let Some(o) = f.default_offset {
+        let b = o.as_bytes();
+        let ok = b.len() == 6
+            && (b[0] == b'+' || b[0] == b'-')
+            && b[3] == b':'
+            && [1, 2, 4, 5].iter().all(|&i| b[i].is_ascii_digit())
+            && o[1..3] <= *"14"
+            && o[4..6] < *"60";
+        if !ok {
+            return bad(format!(
+                "default_offset must be +HH:MM or -HH:MM, got {o:?}"
+            ));
+        }
+        m.default_offset = o;
+    }
+    for (authority, system) in f.assigning_authorities.unwrap_or_default() {
+        if authority.is_empty() || !is_uri(&system) {
+            return bad(format!(
+                "assigning_authorities: {authority:?} = {system:?}: the system must be a URI without '|' or blanks"
+            ));
+        }
+        m.assigning_authority_systems.insert(authority, system);
+    }
+    for (class, code) in f.patient_class.unwrap_or_default() {
+        if class.is_empty() || code.is_empty() || !code.bytes().all(|c| c.is_ascii_alphanumeric()) {
+            return bad(format!(
+                "patient_class: {class:?} = {code:?}: the value must be a v3 ActCode code (letters, digits)"
+            ));
+        }
+        m.class_overrides.insert(class, code);
+    }
+    Ok(m)
+}
+
 fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
     let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
         path: path.display().to_string(),
@@ -506,9 +634,46 @@ mod tests {
             ..Default::default()
         });
         assert!(matches!(c, Err(ConfigError::Invalid(_))));
+        let c = Config::load(&ServerArgs {
+            mllp_tls_client_ca: Some(PathBuf::from("ca.pem")),
+            ..Default::default()
+        });
+        assert!(matches!(c, Err(ConfigError::Invalid(_))));
         let c = Config::load(&ServerArgs::default()).unwrap();
         assert_eq!(c.x12.sender_id, "HMSINTEROP");
+        assert_eq!(c.hl7, MappingConfig::default());
         assert!(!c.x12.production);
+    }
+
+    #[test]
+    fn search_timezone_file_then_flag() {
+        use crate::fhir::time::Zone;
+        assert_eq!(
+            Config::load(&ServerArgs::default()).unwrap().search_zone,
+            Zone::Utc
+        );
+        let dir = std::env::temp_dir().join(format!("hms-config-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("hms.toml");
+        std::fs::write(&path, "search_timezone = \"Europe/Berlin\"\n").unwrap();
+        let file_only = ServerArgs {
+            config: Some(path.clone()),
+            ..Default::default()
+        };
+        let c = Config::load(&file_only).unwrap();
+        assert_eq!(c.search_zone.name(), "Europe/Berlin");
+        let c = Config::load(&ServerArgs {
+            search_timezone: Some("+05:30".into()),
+            ..file_only
+        })
+        .unwrap();
+        assert_eq!(c.search_zone.name(), "+05:30");
+        let c = Config::load(&ServerArgs {
+            search_timezone: Some("Nowhere/Else".into()),
+            ..Default::default()
+        });
+        assert!(matches!(c, Err(ConfigError::Invalid(_))));
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
@@ -545,6 +710,46 @@ mod tests {
         })
         .unwrap();
         assert_eq!(c.http_addr.to_string(), "127.0.0.1:7000");
+        std::fs::write(
+            &path,
+            "[hl7]\ndefault_offset = \"-05:00\"\n[hl7.assigning_authorities]\nMRN_HOSP = \"urn:oid:1.2.3\"\n[hl7.patient_class]\nO = \"AMB\"\n",
+        )
+        .unwrap();
+        let c = Config::load(&ServerArgs {
+            config: Some(path.clone()),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(c.hl7.default_offset, "-05:00");
+        assert_eq!(c.hl7.default_system_prefix, "urn:hms:id:");
+        assert_eq!(
+            c.hl7.assigning_authority_systems,
+            HashMap::from([("MRN_HOSP".to_string(), "urn:oid:1.2.3".to_string())])
+        );
+        assert_eq!(
+            c.hl7.class_overrides,
+            HashMap::from([("O".to_string(), "AMB".to_string())])
+        );
+        for bad in [
+            "[hl7.assigning_authorities]\nX = \"urn:a|b\"\n",
+            "[hl7]\ndefault_offset = \"+0500\"\n",
+            "[hl7.patient_class]\nE = \"\"\n",
+        ] {
+            std::fs::write(&path, bad).unwrap();
+            let r = Config::load(&ServerArgs {
+                config: Some(path.clone()),
+                ..Default::default()
+            });
+            assert!(matches!(r, Err(ConfigError::Invalid(_))), "{bad}");
+        }
+        std::fs::write(&path, "[hl7]\nbogus = 1\n").unwrap();
+        assert!(matches!(
+            Config::load(&ServerArgs {
+                config: Some(path.clone()),
+                ..Default::default()
+            }),
+            Err(ConfigError::Parse { .. })
+        ));
         std::fs::write(&path, "bogus = 1\n").unwrap();
         assert!(matches!(
             Config::load(&ServerArgs {

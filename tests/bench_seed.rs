@@ -30,7 +30,7 @@ async fn seeded_records_are_served_and_searchable() {
         json: false,
     })
     .unwrap();
-    for op in ["insert", "select-by-key", "indexed-lookup"] {
+    for op in ["insert", "select-by-key", "indexed-lookup", "crud-mix"] {
         let s = &report.operations[op];
         assert!(s.ok > 0, "{op}: {}", report.render_text());
         assert_eq!(s.error_count(), 0, "{op}: {}", report.render_text());

@@ -594,6 +594,36 @@ async fn a40_merge_deactivates_links_and_moves_references() {
             Some("AA")
         );
         let src = one(&c, "Patient?identifier=urn:hms:id:HOSP|OLD-1").await;
+        let src_id = src["id"].as_str().unwrap().to_string();
+        // An Appointment that references the source by a versioned reference, and an
+        // Observation about somebody else (must stay untouched).
+        let appt = c
+            .post(
+                "Appointment",
+                &serde_json::json!({"resourceType": "Appointment", "status": "booked",
+                    "participant": [{"actor": {"reference": format!("Patient/{src_id}/_history/1")},
+                                     "status": "accepted"}]}),
+            )
+            .await;
+        assert_eq!(appt.status, 201, "{}", appt.text());
+        let appt_id = appt.json()["id"].as_str().unwrap().to_string();
+        let other = c
+            .post(
+                "Patient",
+                &serde_json::json!({"resourceType": "Patient", "active": true}),
+            )
+            .await
+            .json();
+        let other_ref = format!("Patient/{}", other["id"].as_str().unwrap());
+        let obs = c
+            .post(
+                "Observation",
+                &serde_json::json!({"resourceType": "Observation", "status": "final",
+                    "code": {"text": "x"}, "subject": {"reference": other_ref}}),
+            )
+            .await;
+        assert_eq!(obs.status, 201, "{}", obs.text());
+        let obs_id = obs.json()["id"].as_str().unwrap().to_string();
         let a40 = "MSH|^~\\&|REG|HOSP|HMS|HMS|20240103100000+0100||ADT^A40^ADT_A39|M-2|P|2.5.1\r\
 EVN|A40|20240103100000+0100\r\
 PID|1||NEW-1^^^HOSP^MR||ROE^RICHARD^Q||19700102|M\r\
@@ -617,6 +647,29 @@ MRG|OLD-1^^^HOSP^MR\r";
             "the Encounter follows the merge"
         );
         assert_eq!(enc["meta"]["versionId"], "2");
+        let dst_ref = format!("Patient/{}", dst["id"].as_str().unwrap());
+        let appt = c.get(&format!("Appointment/{appt_id}")).await.json();
+        assert_eq!(appt["meta"]["versionId"], "2");
+        assert_eq!(
+            appt["participant"],
+            serde_json::json!([{"actor": {"reference": dst_ref}, "status": "accepted"}])
+        );
+        let obs = c.get(&format!("Observation/{obs_id}")).await.json();
+        assert_eq!(obs["meta"]["versionId"], "1");
+        assert_eq!(obs["subject"]["reference"], other_ref);
+        // Nothing references the source any more, except the Provenance records of the past.
+        let left = c
+            .get(&format!("Encounter?subject=Patient/{src_id}"))
+            .await
+            .json();
+        assert_eq!(left["total"], 0, "{left}");
+        let appts = c.get(&format!("Appointment?actor={dst_ref}")).await.json();
+        assert_eq!(appts["total"], 1, "{appts}");
+        let prov = c
+            .get(&format!("Provenance?target=Patient/{src_id}"))
+            .await
+            .json();
+        assert_eq!(prov["total"], 2, "{prov}");
     }
 }
 
@@ -659,4 +712,190 @@ print(hl7.parse(ack.decode('utf-8'))['MSA'][0][1])
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(text(&out.stdout).trim(), "AA");
     one(&srv_c, "Patient?identifier=urn:hms:id:test1|PATID1234").await;
+}
+
+/// Site overrides from the `[hl7]` table of a real config file.
+#[actix_web::test]
+async fn config_file_overrides_identifier_systems_and_patient_class() {
+    let dir = std::env::temp_dir().join(format!("hms-hl7-cfg-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("hms.toml");
+    std::fs::write(
+        &path,
+        "[hl7.assigning_authorities]\nMRN_HOSP = \"urn:oid:1.2.3\"\n[hl7.patient_class]\nO = \"HH\"\n",
+    )
+    .unwrap();
+    let loaded = hms::config::Config::load(&hms::config::ServerArgs {
+        config: Some(path),
+        ..Default::default()
+    })
+    .unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+    for b in backends() {
+        let hl7 = loaded.hl7.clone();
+        let srv = TestServer::start_with(b, |c| c.hl7 = hl7);
+        let c = srv.client();
+        let mut m = client(&srv).await;
+        let msg = A04.replace(
+            "MRN-77^^^HOSP^MR",
+            "MRN-77^^^MRN_HOSP^MR~X-9^^^OTHER_AUTH^MR",
+        );
+        let ack = m.send(msg.as_bytes()).await.unwrap();
+        assert_eq!(msa_code(&ack).as_deref(), Some("AA"), "{}", text(&ack));
+        let p = one(&c, "Patient?identifier=urn:oid:1.2.3|MRN-77").await;
+        let mr = serde_json::json!({"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0203", "code": "MR"}]});
+        assert_eq!(
+            p["identifier"],
+            serde_json::json!([
+                {"type": mr, "system": "urn:oid:1.2.3", "value": "MRN-77"},
+                // Not configured: the documented default, `urn:hms:id:` + the authority.
+                {"type": mr, "system": "urn:hms:id:OTHER_AUTH", "value": "X-9"}
+            ])
+        );
+        let e = one(&c, "Encounter?identifier=urn:hms:id:HOSP|VN-77").await;
+        assert_eq!(
+            e["class"],
+            serde_json::json!({"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "HH"})
+        );
+    }
+}
+
+fn tls_file(name: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/tls")
+        .join(name)
+}
+
+fn tls_server(b: Backend, client_ca: bool) -> TestServer {
+    TestServer::start_with(b, |c| {
+        c.mllp.tls = Some((tls_file("cert.pem"), tls_file("key.pem")));
+        c.mllp.tls_client_ca = client_ca.then(|| tls_file("mllp-client-ca.pem"));
+    })
+}
+
+/// Sends one frame over TLS (client certificate `identity` = (chain, key) file names) and reads
+/// one ACK frame. Any TLS or I/O failure, or EOF before a whole frame, is an error.
+async fn tls_send(
+    srv: &TestServer,
+    identity: Option<(&str, &str)>,
+    payload: &[u8],
+) -> std::io::Result<Vec<u8>> {
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_file_iter(tls_file("ca.pem")).unwrap() {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    let builder = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots);
+    let config = match identity {
+        None => builder.with_no_client_auth(),
+        Some((chain, key)) => builder
+            .with_client_auth_cert(
+                CertificateDer::pem_file_iter(tls_file(chain))
+                    .unwrap()
+                    .collect::<Result<Vec<_>, _>>()
+                    .unwrap(),
+                PrivateKeyDer::from_pem_file(tls_file(key)).unwrap(),
+            )
+            .unwrap(),
+    };
+    let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config));
+    let tcp = TcpStream::connect(srv.mllp()).await?;
+    let name = ServerName::IpAddress(std::net::Ipv4Addr::LOCALHOST.into());
+    let mut s = connector.connect(name, tcp).await?;
+    s.write_all(&frame(payload)).await?;
+    s.flush().await?;
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !(got.len() >= 3 && got.ends_with(&[FS, CR])) {
+        let n = tokio::time::timeout(Duration::from_secs(60), s.read(&mut buf))
+            .await
+            .map_err(|_| std::io::Error::other("no ACK in time"))??;
+        if n == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        got.extend_from_slice(&buf[..n]);
+    }
+    Ok(got)
+}
+
+/// The ACK an A04 (MSH-10 `ctrl`) gets, with the two generated fields (MSH-7, MSH-10) taken from
+/// `ack` itself: everything else is compared byte for byte.
+fn expected_aa(ack: &[u8], ctrl: &str) -> Vec<u8> {
+    let msh: Vec<String> = text(ack)
+        .trim_start_matches('\u{b}')
+        .split('\r')
+        .next()
+        .unwrap()
+        .split('|')
+        .map(str::to_string)
+        .collect();
+    let (ts, id) = (&msh[6], &msh[9]);
+    assert_eq!(ts.len(), "20240102153000+0000".len(), "MSH-7 {ts}");
+    assert!(!id.is_empty() && id != ctrl, "own control id: {id}");
+    frame(
+        format!("MSH|^~\\&|HMS|HMS|REG|HOSP|{ts}||ACK^A04^ACK|{id}|P|2.5.1\rMSA|AA|{ctrl}\r")
+            .as_bytes(),
+    )
+}
+
+#[actix_web::test]
+async fn mllp_over_tls_acks_after_commit() {
+    for b in backends() {
+        let srv = tls_server(b, false);
+        let c = srv.client();
+        let ack = tls_send(&srv, None, A04.as_bytes()).await.unwrap();
+        assert_eq!(text(&ack), text(&expected_aa(&ack, "CTRL-1")));
+        let p = one(&c, "Patient?identifier=urn:hms:id:HOSP|MRN-77").await;
+        assert_eq!(p["name"][0]["family"], "ROE");
+        // Plain MLLP to the TLS port gets no ACK.
+        let mut s = TcpStream::connect(srv.mllp()).await.unwrap();
+        s.write_all(&frame(A04.replace("CTRL-1", "PLAIN").as_bytes()))
+            .await
+            .unwrap();
+        assert_eq!(read_frame(&mut s, Duration::from_secs(60)).await, None);
+        assert_eq!(stored(&srv, "PLAIN"), vec![]);
+    }
+}
+
+#[actix_web::test]
+async fn mllp_tls_client_ca_refuses_peers_without_a_signed_certificate() {
+    for b in backends() {
+        let srv = tls_server(b, true);
+        let c = srv.client();
+        let good = A04.replace("CTRL-1", "CERT-OK");
+        let ack = tls_send(
+            &srv,
+            Some(("mllp-client.pem", "mllp-client-key.pem")),
+            good.as_bytes(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(text(&ack), text(&expected_aa(&ack, "CERT-OK")));
+        one(&c, "Patient?identifier=urn:hms:id:HOSP|MRN-77").await;
+        for (who, identity) in [
+            ("no certificate", None),
+            (
+                "self-signed certificate",
+                Some(("mllp-selfsigned.pem", "mllp-selfsigned-key.pem")),
+            ),
+        ] {
+            let ctrl = format!("REFUSED-{}", who.len());
+            let msg = A04
+                .replace("CTRL-1", &ctrl)
+                .replace("MRN-77", "MRN-REFUSED");
+            let r = tls_send(&srv, identity, msg.as_bytes()).await;
+            assert!(r.is_err(), "{who}: got {:?}", r.map(|a| text(&a)));
+            assert_eq!(stored(&srv, &ctrl), vec![], "{who}: nothing stored");
+        }
+        assert_eq!(
+            count(&c, "Patient?identifier=urn:hms:id:HOSP|MRN-REFUSED").await,
+            0
+        );
+    }
 }

@@ -20,6 +20,9 @@ async fn reads_go_to_the_replica_unless_the_client_just_wrote() {
     let url = replica_url.clone();
     let server = TestServer::start_with(Backend::Sqlite, move |c| {
         c.database_replica_urls = vec![url];
+        // The read cache holds the primary's committed versions and would answer these reads;
+        // off, so that where a read ran stays visible.
+        c.cache.size_mib = 0;
     });
     let c = server.client();
     let created = c

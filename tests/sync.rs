@@ -482,6 +482,72 @@ async fn mirror_ends_up_equal_to_the_source() {
     }
 }
 
+/// Synthea providers and one patient bundle loaded into a server mirroring to a second one: the
+/// mirror ends with exactly the same number of resources per type.
+#[actix_web::test]
+async fn synthea_patient_into_mirror_gives_equal_counts() {
+    for b in backends() {
+        let target = TestServer::start(b);
+        let turl = target.base.clone();
+        let src = TestServer::start_with(b, move |c| {
+            fast(c);
+            c.sync.mirror_url = Some(turl);
+        });
+        let (cs, ct) = (src.client(), target.client());
+        let mut types = std::collections::BTreeSet::new();
+        for f in [
+            "synthea/hospitalInformation1633536936158.json",
+            "synthea/practitionerInformation1633536936158.json",
+            "synthea/Soila394_Christiansen251_fbba2017-3ef4-dfe0-714c-c302cd9b8cca.json",
+        ] {
+            let body = common::fixture(f);
+            let bundle: Value = serde_json::from_slice(&body).unwrap();
+            for e in bundle["entry"].as_array().unwrap() {
+                types.insert(e["resource"]["resourceType"].as_str().unwrap().to_string());
+            }
+            let r = cs
+                .post_raw("", body, &[("content-type", "application/fhir+json")])
+                .await;
+            assert_eq!(r.status, 200, "{f}: {}", r.text());
+        }
+        assert_eq!(types.len(), 14, "{types:?}");
+        let count = |c: Client, t: String| async move {
+            c.get(&format!("{t}?_summary=count")).await.json()["total"]
+                .as_i64()
+                .unwrap()
+        };
+        let mut want = Vec::new();
+        for t in &types {
+            want.push((t.clone(), count(cs.clone(), t.clone()).await));
+        }
+        assert_eq!(want.iter().map(|(_, n)| n).sum::<i64>(), 5091, "{want:?}");
+        let end = Instant::now() + Duration::from_secs(600);
+        loop {
+            let mut got = Vec::new();
+            for t in &types {
+                got.push((t.clone(), count(ct.clone(), t.clone()).await));
+            }
+            if got == want {
+                break;
+            }
+            assert!(
+                Instant::now() < end,
+                "{b:?}: mirror has {got:?}, want {want:?}"
+            );
+            actix_web::rt::time::sleep(Duration::from_millis(500)).await;
+        }
+        let p = cs.get("Patient").await.json();
+        let id = p["entry"][0]["resource"]["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        assert_eq!(
+            common::strip_server_meta(&ct.get(&format!("Patient/{id}")).await.json()),
+            common::strip_server_meta(&cs.get(&format!("Patient/{id}")).await.json())
+        );
+    }
+}
+
 #[actix_web::test]
 async fn mirror_skips_when_the_remote_is_newer() {
     let b = Backend::Sqlite;
@@ -556,6 +622,136 @@ async fn private_endpoints_are_refused_without_the_flag() {
             )
             .await;
         assert_eq!(r.status, 201, "{}", r.text());
+    }
+}
+
+/// Transaction entries and PATCH (plain and inside a transaction) get the same endpoint check
+/// as a plain create: 422 naming the field, nothing committed.
+#[actix_web::test]
+async fn private_endpoints_are_refused_in_transactions_and_patches() {
+    for b in backends() {
+        let srv = TestServer::start(b);
+        let c = srv.client();
+        let names_endpoint = |r: &common::Resp| {
+            r.outcome()
+                .iter()
+                .any(|(_, _, ex)| ex.contains(&"Subscription.channel.endpoint".to_string()))
+        };
+        let tx = json!({"resourceType": "Bundle", "type": "transaction", "entry": [
+            {"resource": patient("TxBefore"), "request": {"method": "POST", "url": "Patient"}},
+            {"resource": subscription("http://10.0.0.8/hook", "Patient"),
+             "request": {"method": "POST", "url": "Subscription"}}
+        ]});
+        let r = c.post("", &tx).await;
+        assert_eq!(r.status, 422, "{b:?}: {}", r.text());
+        assert!(names_endpoint(&r), "{}", r.text());
+        assert_eq!(c.get("Patient?_summary=count").await.json()["total"], 0);
+        assert_eq!(
+            c.get("Subscription?_summary=count").await.json()["total"],
+            0
+        );
+
+        let r = c
+            .post(
+                "Subscription",
+                &subscription("https://hooks.example.org/x", "Patient"),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.text());
+        let id = r.json()["id"].as_str().unwrap().to_string();
+        let patch = json!([{"op": "replace", "path": "/channel/endpoint", "value": "http://127.0.0.1:9/hook"}]);
+        let r = c
+            .send(
+                awc::http::Method::PATCH,
+                &format!("Subscription/{id}"),
+                &[("Content-Type", "application/json-patch+json")],
+                Some(patch.to_string().into_bytes()),
+            )
+            .await;
+        assert_eq!(r.status, 422, "{b:?}: {}", r.text());
+        assert!(names_endpoint(&r), "{}", r.text());
+
+        let fhirpath = json!({"resourceType": "Parameters", "parameter": [{"name": "operation", "part": [
+            {"name": "type", "valueCode": "replace"},
+            {"name": "path", "valueString": "Subscription.channel.endpoint"},
+            {"name": "value", "valueUrl": "http://169.254.169.254/latest/meta-data/"}]}]});
+        let tx = json!({"resourceType": "Bundle", "type": "transaction", "entry": [
+            {"resource": patient("TxBefore"), "request": {"method": "POST", "url": "Patient"}},
+            {"resource": fhirpath, "request": {"method": "PATCH", "url": format!("Subscription/{id}")}}
+        ]});
+        let r = c.post("", &tx).await;
+        assert_eq!(r.status, 422, "{b:?}: {}", r.text());
+        assert!(names_endpoint(&r), "{}", r.text());
+        let s = c.get(&format!("Subscription/{id}")).await.json();
+        assert_eq!(s["channel"]["endpoint"], "https://hooks.example.org/x");
+        assert_eq!(s["meta"]["versionId"], "1");
+        assert_eq!(c.get("Patient?_summary=count").await.json()["total"], 0);
+    }
+}
+
+/// Backport heartbeats fill a silent channel; delivered events are pruned after the retention
+/// (here 1 s) while the Subscription's event count stays.
+#[actix_web::test]
+async fn heartbeats_and_retention() {
+    for b in backends() {
+        let srv = TestServer::start_with(b, |c| {
+            fast(c);
+            c.sync.outbox_retention = Duration::from_secs(1);
+        });
+        let c = srv.client();
+        let rx = Receiver::start();
+        let mut sub = subscription(&rx.url, "Patient");
+        sub["channel"]["extension"] = json!([{
+            "url": "http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition/backport-heartbeat-period",
+            "valueUnsignedInt": 1
+        }]);
+        let r = c.post("Subscription", &sub).await;
+        assert_eq!(r.status, 201, "{}", r.text());
+        let id = r.json()["id"].as_str().unwrap().to_string();
+        wait_status(&c, &id, "active", 30).await;
+        let end = Instant::now() + Duration::from_secs(30);
+        let beat = loop {
+            let all = rx.state.got.lock().unwrap().clone();
+            if let Some(g) = all
+                .into_iter()
+                .find(|g| g.status_param("type")["valueCode"] == "heartbeat")
+            {
+                break g;
+            }
+            assert!(Instant::now() < end, "no heartbeat ({b:?})");
+            actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+        };
+        assert_eq!(beat.event_id, None);
+        assert_eq!(beat.body["entry"].as_array().unwrap().len(), 1);
+        assert_eq!(beat.status_param("status")["valueCode"], "active");
+        assert_eq!(
+            beat.status_param("events-since-subscription-start")["valueString"],
+            "0"
+        );
+
+        let r = c.post("Patient", &patient("Kept")).await;
+        assert_eq!(r.status, 201);
+        assert_eq!(rx.wait_events(1, 30).await.len(), 1);
+        // Pruned: $events has nothing left to replay, $status still counts the event.
+        let end = Instant::now() + Duration::from_secs(30);
+        loop {
+            let ev = c.get(&format!("Subscription/{id}/$events")).await.json();
+            if ev["entry"].as_array().map(Vec::len) == Some(1) {
+                break;
+            }
+            assert!(Instant::now() < end, "never pruned ({b:?}): {ev}");
+            actix_web::rt::time::sleep(Duration::from_millis(100)).await;
+        }
+        let st = c.get(&format!("Subscription/{id}/$status")).await.json();
+        let params = st["entry"][0]["resource"]["parameter"]
+            .as_array()
+            .unwrap()
+            .clone();
+        let since = params
+            .iter()
+            .find(|p| p["name"] == "events-since-subscription-start")
+            .unwrap();
+        assert_eq!(since["valueString"], "1");
     }
 }
 

@@ -247,9 +247,17 @@ pub(crate) fn base_url(req: &HttpRequest, st: &AppState) -> String {
 }
 
 fn capability_bytes(req: &HttpRequest, st: &AppState) -> Vec<u8> {
+    // The zone the index really uses; until `hms reindex` it may differ from the configured one.
+    let configured = st.config.search_zone.name();
+    let zone = match st.services.index_zone().map(|z| z.name()) {
+        Ok(z) if z == configured => z,
+        Ok(z) => format!("{z} (the configured {configured} applies after `hms reindex`)"),
+        Err(_) => configured,
+    };
     serde_json::to_vec(&capability::statement(
         &base_url(req, st),
         &time::fhir_instant(st.started_at),
+        &zone,
         super::billing::OPERATIONS,
     ))
     .unwrap_or_default()

@@ -16,7 +16,8 @@ pub fn contains(resource: &Value, patient: &str) -> bool {
     if params.is_empty() {
         return true;
     }
-    crate::search::extract::index_rows(resource, &[])
+    // Only reference rows are read here, so the zone of dates does not matter.
+    crate::search::extract::index_rows(resource, &[], &crate::fhir::time::Zone::Utc)
         .iter()
         .any(|r| {
             params.iter().any(|p| p == &r.param)

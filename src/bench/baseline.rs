@@ -5,7 +5,8 @@
 //! * insert: one generated Patient (the JSON a create stores) plus its index rows, one
 //!   transaction each (what `create` commits);
 //! * select-by-key: the current version of a resource by (type, id), the query a read runs;
-//! * indexed-lookup: an identifier token lookup in the search index plus loading the matches.
+//! * indexed-lookup: an identifier token lookup in the search index plus loading the matches;
+//! * crud-mix: the crud-mix scenario's read/create/update/delete mix done raw (`baseline_mix`).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -13,17 +14,16 @@ use std::time::{Duration, Instant};
 use super::data::{self, Rng};
 use super::report::{Outcome, Recorder, Report, RunInfo};
 use super::{BaselineArgs, BenchError};
-use crate::search::custom::Custom;
 use crate::store::bulk::{self, NewResource};
 use crate::store::{DbTarget, Store, migrate, now_micros, resources};
 
 /// Distinct generated patients each thread cycles through (content is reused, ids and MRNs not).
 const POOL: usize = 200;
 
-struct Phase {
-    name: &'static str,
-    rec: Recorder,
-    elapsed: Duration,
+pub(super) struct Phase {
+    pub(super) name: &'static str,
+    pub(super) rec: Recorder,
+    pub(super) elapsed: Duration,
 }
 
 pub fn run(args: &BaselineArgs) -> Result<Report, BenchError> {
@@ -36,15 +36,16 @@ pub fn run(args: &BaselineArgs) -> Result<Report, BenchError> {
 
     // Insert: each thread remembers what it wrote, for the two read phases.
     let custom = Arc::new(super::seed::load_custom(&store)?);
-    let (insert, written) = insert_phase(&store, threads, args.duration, custom)?;
+    let (insert, written) = insert_phase(&store, threads, args.duration, custom.clone())?;
     let written = Arc::new(written);
     let select = read_phase(&store, threads, args.duration, written.clone(), false)?;
     let lookup = read_phase(&store, threads, args.duration, written, true)?;
+    let mix = super::baseline_mix::crud_mix_phase(&store, threads, args.duration, custom)?;
 
     let mut all = Recorder::default();
     let mut elapsed = Duration::ZERO;
     let mut operations = std::collections::BTreeMap::new();
-    for p in [&insert, &select, &lookup] {
+    for p in [&insert, &select, &lookup, &mix] {
         all.merge(&p.rec)?;
         elapsed += p.elapsed;
         let r = Report::build(
@@ -73,7 +74,7 @@ pub fn run(args: &BaselineArgs) -> Result<Report, BenchError> {
     report.notes.insert(
         "phases".into(),
         format!(
-            "insert, select-by-key, indexed-lookup: {:.1} s each, {threads} threads with one connection each",
+            "insert, select-by-key, indexed-lookup, crud-mix: {:.1} s each, {threads} threads with one connection each",
             args.duration.as_secs_f64()
         ),
     );
@@ -87,7 +88,7 @@ fn insert_phase(
     store: &Store,
     threads: usize,
     duration: Duration,
-    custom: Arc<Vec<Custom>>,
+    custom: Arc<super::seed::Indexing>,
 ) -> Result<(Phase, Written), BenchError> {
     let started = Instant::now();
     let deadline = started + duration;
@@ -121,7 +122,7 @@ fn insert_loop(
     store: &Store,
     thread: u64,
     deadline: Instant,
-    custom: &[Custom],
+    custom: &super::seed::Indexing,
 ) -> Result<(Recorder, Written), BenchError> {
     let mut rng = Rng::new(0xba5e + thread);
     // Prepared before the clock: generation and index extraction are not database work.

@@ -446,11 +446,11 @@ mod tests {
     fn records_index_searchable_values() {
         let mut rng = Rng::new(3);
         let rec = patient_record(&mut rng, 42);
-        let rows = crate::search::extract::index_rows(&rec[0], &[]);
+        let rows = crate::search::extract::index_rows(&rec[0], &[], &crate::fhir::time::Zone::Utc);
         assert!(rows.iter().any(|r| r.param == "identifier"
             && r.system.as_deref() == Some(MRN_SYSTEM)
             && r.code.as_deref() == Some("MRN-42")));
-        let obs = crate::search::extract::index_rows(&rec[2], &[]);
+        let obs = crate::search::extract::index_rows(&rec[2], &[], &crate::fhir::time::Zone::Utc);
         assert!(obs.iter().any(|r| r.param == "code-value-quantity"));
     }
 

@@ -3,6 +3,7 @@
 //! with. Speed targets live here and in BENCHMARKS.md, never in timed tests.
 
 pub mod baseline;
+pub mod baseline_mix;
 pub mod client;
 pub mod connections;
 pub mod data;
@@ -126,7 +127,7 @@ pub struct BaselineArgs {
     pub json: bool,
 }
 
-/// `10s`, `500ms`, `2m` or a bare number of seconds.
+/// `10s`, `500ms`, `2m`, `1h`, `7d` or a bare number of seconds.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
     let (num, unit) = s
@@ -140,7 +141,9 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         "ms" => n / 1000.0,
         "s" | "" => n,
         "m" => n * 60.0,
-        _ => return Err(format!("invalid duration unit in {s:?} (ms, s or m)")),
+        "h" => n * 3600.0,
+        "d" => n * 86400.0,
+        _ => return Err(format!("invalid duration unit in {s:?} (ms, s, m, h or d)")),
     };
     if !secs.is_finite() || secs <= 0.0 {
         return Err(format!("duration must be positive, got {s:?}"));

@@ -314,7 +314,8 @@ impl Report {
 pub fn baseline_op_for(scenario: &str) -> Option<&'static str> {
     match scenario {
         "read" => Some("select-by-key"),
-        "create" | "update" | "crud-mix" | "transaction" | "hl7-adt" => Some("insert"),
+        "crud-mix" => Some("crud-mix"),
+        "create" | "update" | "transaction" | "hl7-adt" => Some("insert"),
         "search-mix" => Some("indexed-lookup"),
         _ => None,
     }
@@ -416,6 +417,8 @@ mod tests {
         r.compare(&back);
         let ratio = r.ratio_to_baseline.clone().unwrap();
         assert_eq!(ratio.baseline_scenario, "insert");
+        assert_eq!(baseline_op_for("crud-mix"), Some("crud-mix"));
+        assert_eq!(baseline_op_for("read"), Some("select-by-key"));
         assert!((ratio.ratio - 0.5).abs() < 1e-9);
         assert!(r.render_text().contains("0.50x"));
     }

@@ -24,7 +24,7 @@ use crate::store::{DbTarget, Store, migrate, now_micros};
 pub fn prepare(
     resource: Value,
     last_updated: i64,
-    custom: &[Custom],
+    custom: &Indexing,
 ) -> Result<NewResource, BenchError> {
     let res_type = resource
         .get("resourceType")
@@ -37,7 +37,7 @@ pub fn prepare(
         .ok_or_else(|| BenchError::Setup("generated resource without id".into()))?
         .to_string();
     let stamped = fres::stamp(resource, &res_id, 1, &time::fhir_instant(last_updated));
-    let index = crate::search::extract::index_rows(&stamped, custom);
+    let index = crate::search::extract::index_rows(&stamped, &custom.custom, &custom.zone);
     let content = serde_json::to_vec(&stamped).map_err(|e| BenchError::Setup(e.to_string()))?;
     Ok(NewResource {
         res_type,
@@ -146,10 +146,31 @@ fn seed_database(url: &str, args: &SeedArgs, total: u64) -> Result<u64, BenchErr
     Ok(written)
 }
 
-/// The live custom SearchParameters, so seeded rows are indexed for them too.
-pub fn load_custom(store: &Store) -> Result<Vec<Custom>, BenchError> {
+/// What seeded rows are indexed with, like the server does: the live custom SearchParameters and
+/// the zone the index was built in.
+pub struct Indexing {
+    pub custom: Vec<Custom>,
+    pub zone: crate::fhir::time::Zone,
+}
+
+pub fn load_custom(store: &Store) -> Result<Indexing, BenchError> {
+    use crate::store::search_meta;
     let rows = store.read(crate::store::custom_params::live)?;
-    Ok(crate::search::custom::from_rows(rows))
+    // A database seeded before any server start records what its rows were built with (UTC unless
+    // a server recorded another zone), so that the first start can warn about a mismatch.
+    let zone = store.write(|c| -> Result<String, crate::store::StoreError> {
+        search_meta::init(
+            c,
+            search_meta::FORMAT,
+            crate::interactions::reindex::INDEX_FORMAT,
+        )?;
+        search_meta::init(c, search_meta::ZONE, "UTC")
+    })?;
+    let zone = crate::fhir::time::Zone::parse(&zone).map_err(BenchError::Setup)?;
+    Ok(Indexing {
+        custom: crate::search::custom::from_rows(rows),
+        zone,
+    })
 }
 
 fn seed_http(server: &str, args: &SeedArgs, total: u64) -> Result<u64, BenchError> {

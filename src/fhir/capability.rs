@@ -20,9 +20,10 @@ fn operation_entry(o: &Operation) -> Value {
     json!({"name": o.name, "definition": o.definition})
 }
 
-/// `operations` are the ones the API layer actually routes (passed in so the statement cannot
-/// advertise an operation that has no route).
-pub fn statement(base: &str, date: &str, operations: &[Operation]) -> Value {
+/// `zone`: what the search index reads dates without an offset in (see `time::Zone`), stated in
+/// the search documentation. `operations` are the ones the API layer actually routes (passed in
+/// so the statement cannot advertise an operation that has no route).
+pub fn statement(base: &str, date: &str, zone: &str, operations: &[Operation]) -> Value {
     let model = Model::r4();
     let resources: Vec<Value> = model
         .resource_types()
@@ -93,7 +94,7 @@ pub fn statement(base: &str, date: &str, operations: &[Operation]) -> Value {
         "format": ["application/fhir+json", "json"],
         "rest": [{
             "mode": "server",
-            "documentation": "Search: every R4 SearchParameter listed per type, with _sort, _count, _include/_revinclude (:iterate), _total, _summary, _elements, chaining, _has and compartment search. Unknown parameters are ignored (reported in an OperationOutcome entry) unless Prefer: handling=strict, which makes them a 400. A dateTime without an offset is read as UTC.",
+            "documentation": format!("Search: every R4 SearchParameter listed per type, with _sort, _count, _include/_revinclude (:iterate), _total, _summary, _elements, chaining, _has and compartment search. Unknown parameters are ignored (reported in an OperationOutcome entry) unless Prefer: handling=strict, which makes them a 400. A date or dateTime without an offset is read in the time zone {zone}."),
             "resource": resources,
             "interaction": [{"code": "history-system"}, {"code": "search-system"}],
             "searchParam": [

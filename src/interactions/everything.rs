@@ -47,7 +47,7 @@ pub fn parse_query(query: &str) -> Result<EverythingQuery, Error> {
         match k.as_str() {
             "_since" => {
                 q.since = Some(
-                    time::parse_fhir_range(&v)
+                    time::parse_fhir_range(&v, &time::Zone::Utc)
                         .filter(|_| v.contains('T'))
                         .map(|(low, _)| low)
                         .ok_or_else(|| {
@@ -235,6 +235,7 @@ mod tests {
         let rows = crate::search::extract::index_rows(
             &serde_json::json!({"resourceType": "Observation", "status": "final", "code": {"text": "x"}, "subject": {"reference": "Patient/p1"}}),
             &[],
+            &crate::fhir::time::Zone::Utc,
         );
         assert!(
             rows.iter()

@@ -41,7 +41,7 @@ pub fn parse_query(scope: Scope, query: &str) -> Result<HistoryQuery, Error> {
                 q.count = crate::search::params::parse_count(&value, MAX_COUNT)?;
             }
             "_since" => {
-                let (low, _) = time::parse_fhir_range(&value)
+                let (low, _) = time::parse_fhir_range(&value, &time::Zone::Utc)
                     .filter(|_| value.contains('T'))
                     .ok_or_else(|| {
                         Error::invalid(
@@ -52,7 +52,7 @@ pub fn parse_query(scope: Scope, query: &str) -> Result<HistoryQuery, Error> {
                 q.since = Some(low);
             }
             "_at" => {
-                let range = time::parse_fhir_range(&value).ok_or_else(|| {
+                let range = time::parse_fhir_range(&value, &time::Zone::Utc).ok_or_else(|| {
                     Error::invalid(
                         Some("_at"),
                         format!("_at must be a date or dateTime, got {value:?}"),

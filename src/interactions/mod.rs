@@ -39,7 +39,8 @@ pub struct Services {
     pub read_after: Option<crate::store::replica::WriteToken>,
     /// The store this request's reads use, chosen on first use so that every statement of one
     /// search sees the same database. The API clones `Services` per request, so the choice is too.
-    read_store: std::sync::OnceLock<Store>,
+    /// The second field: whether that store is the primary.
+    read_store: std::sync::OnceLock<(Store, bool)>,
 }
 
 impl Services {
@@ -76,11 +77,41 @@ impl Services {
         if self.replicas.is_empty() {
             return &self.store;
         }
-        self.read_store.get_or_init(|| {
-            self.replicas
-                .route(&self.store, self.read_after.as_ref())
-                .clone()
-        })
+        let (store, _) = self.read_store.get_or_init(|| {
+            let chosen = self.replicas.route(&self.store, self.read_after.as_ref());
+            (chosen.clone(), std::ptr::eq(chosen, &self.store))
+        });
+        store
+    }
+
+    /// Whether this request's reads run on the primary (committed, never lagging data).
+    pub fn reads_primary(&self) -> bool {
+        if self.replicas.is_empty() {
+            return true;
+        }
+        self.reader();
+        self.read_store.get().is_some_and(|(_, primary)| *primary)
+    }
+}
+
+/// The zone the search index was built in, as recorded in the database. Index writes and search
+/// values without an offset both use it, so the index never mixes zones; `hms reindex` moves it to
+/// the configured zone. Unrecorded (never started with this code): UTC, what older builds used.
+pub fn index_zone(
+    conn: &mut crate::store::AnyConnection,
+) -> Result<crate::fhir::time::Zone, Error> {
+    use crate::store::search_meta;
+    match search_meta::get(conn, search_meta::ZONE)? {
+        None => Ok(Default::default()),
+        Some(name) => crate::fhir::time::Zone::parse(&name)
+            .map_err(|e| Error::Internal(format!("recorded index zone: {e}"))),
+    }
+}
+
+impl Services {
+    /// `index_zone` on the store this request reads from.
+    pub fn index_zone(&self) -> Result<crate::fhir::time::Zone, Error> {
+        self.reader().read(index_zone)
     }
 }
 

@@ -120,7 +120,11 @@ pub fn patch(
                 return Err(Error::Internal("criteria were not parsed".into()));
             }
         };
-        patch_in_tx(conn, t, &id, doc, if_match)
+        let allow = s.allow_private_endpoints;
+        patch_in_tx_with(conn, t, &id, doc, if_match, &|v| {
+            crate::sync::guard::check_resource(&v, allow)?;
+            Ok(v)
+        })
     })
 }
 

@@ -1,6 +1,8 @@
 //! Completes an HL7 A40 patient merge inside the caller's transaction: every live resource that
 //! references the source patient (`Patient/<source>`, also versioned) is re-pointed to the target,
-//! as a new version. Provenance and AuditEvent are records of the past and keep their references.
+//! as a new version. The referencing resources are found through the reference rows of the search
+//! index, so only references that a search parameter covers are moved (all the patient links of
+//! clinical resources are). Provenance and AuditEvent are records of the past and keep their references.
 //! The Bundle itself already deactivated the source and linked both records.
 
 use serde_json::Value;
@@ -31,9 +33,8 @@ pub fn move_references(
     }
     let old = format!("Patient/{src}");
     let new = format!("Patient/{dst}");
-    let needle = format!("\"{old}");
     let mut written = Vec::new();
-    for found in references::containing(conn, needle.as_bytes(), KEEP)? {
+    for found in references::referencing(conn, "Patient", &src, KEEP)? {
         let Some(version) = resources::read_current(conn, &found.res_type, &found.res_id)? else {
             continue;
         };

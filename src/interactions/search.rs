@@ -63,7 +63,14 @@ pub fn search(s: &Services, req: &SearchRequest<'_>) -> Result<SearchResult, Err
         applied,
         ignored,
         incomplete,
-    } = params::parse(&req.types, &req.pairs, req.base, req.strict, &custom)?;
+    } = params::parse(
+        &req.types,
+        &req.pairs,
+        req.base,
+        req.strict,
+        &custom,
+        &s.index_zone()?,
+    )?;
     if let Some((ct, cid)) = &req.compartment {
         let model = hms_fhir::model::Model::r4();
         let t = req.types.first().cloned().unwrap_or_default();

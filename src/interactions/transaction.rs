@@ -98,7 +98,7 @@ pub fn process_bytes(
             let entries = prepared.ok_entries()?;
             let done = s.store.write(|conn| {
                 let keep = opts.respond == Respond::Representation;
-                run(conn, &entries, base, keep).map_err(|(_, e)| e)
+                run(conn, &entries, base, keep, s.allow_private_endpoints).map_err(|(_, e)| e)
             })?;
             Ok(render(entries_done(&entries, done), base, opts))
         }
@@ -115,7 +115,9 @@ pub fn process_bytes(
                         match e {
                             Err((i, err)) => out.push((*i, Err(err.clone_shallow()))),
                             Ok(entry) => {
-                                let r = store::savepoint(conn, |c| run_one(c, entry, base));
+                                let r = store::savepoint(conn, |c| {
+                                    run_one(c, entry, base, s.allow_private_endpoints)
+                                });
                                 out.push((entry.index, r));
                             }
                         }
@@ -145,8 +147,13 @@ pub fn process_bytes(
 pub const BATCH_CHUNK: usize = 200;
 
 /// One batch entry, resolved and executed on its own.
-fn run_one(conn: &mut AnyConnection, entry: &Entry, base: &str) -> Result<Done, Error> {
-    run(conn, &[entry], base, true)
+fn run_one(
+    conn: &mut AnyConnection,
+    entry: &Entry,
+    base: &str,
+    allow_private: bool,
+) -> Result<Done, Error> {
+    run(conn, &[entry], base, true, allow_private)
         .map_err(|(_, e)| e)
         .and_then(|mut d| d.pop().ok_or_else(|| Error::Internal("no result".into())))
 }
@@ -165,7 +172,8 @@ pub fn process_in_tx(
     let (bytes, touched) = match prepared.kind {
         Kind::Transaction => {
             let entries = prepared.ok_entries()?;
-            let done = run(conn, &entries, base, true).map_err(|(_, e)| e)?;
+            // HL7 ingest: never a Subscription to a private endpoint.
+            let done = run(conn, &entries, base, true, false).map_err(|(_, e)| e)?;
             let pairs = entries_done(&entries, done);
             let touched = pairs.iter().filter_map(|(_, d)| d.touched()).collect();
             (render(pairs, base, &opts), touched)
@@ -176,7 +184,7 @@ pub fn process_in_tx(
                 match e {
                     Err((i, err)) => results.push((*i, Err(err.clone_shallow()))),
                     Ok(entry) => {
-                        let r = store::savepoint(conn, |c| run_one(c, entry, base));
+                        let r = store::savepoint(conn, |c| run_one(c, entry, base, false));
                         results.push((entry.index, r));
                     }
                 }
@@ -444,7 +452,7 @@ fn prepare_entry<'a>(i: usize, e: RawEntry<'a>, base: &str) -> Result<Entry<'a>,
     let if_modified_since = match text("ifModifiedSince") {
         None => None,
         Some(v) => Some(
-            time::parse_fhir_range(&v)
+            time::parse_fhir_range(&v, &time::Zone::Utc)
                 .map(|(low, _)| low)
                 .ok_or_else(|| {
                     fail(Error::invalid(
@@ -729,6 +737,7 @@ fn run(
     entries: &[&Entry],
     base: &str,
     keep_bodies: bool,
+    allow_private: bool,
 ) -> Result<Vec<Done>, RunError> {
     let fail = |e: &Entry, err: Error| {
         (
@@ -848,7 +857,16 @@ fn run(
             }
             None => None,
         };
-        let fix = |v: Value| rewrite(v, &map, &cond, base);
+        // Subscription endpoints are checked on the final body (references rewritten, patches
+        // applied), like a plain create/update.
+        if let Some(r) = &resource {
+            crate::sync::guard::check_resource(r, allow_private).map_err(|err| fail(e, err))?;
+        }
+        let fix = |v: Value| {
+            let v = rewrite(v, &map, &cond, base)?;
+            crate::sync::guard::check_resource(&v, allow_private)?;
+            Ok(v)
+        };
         let mut d = execute(conn, e, plan, resource, &fix).map_err(|err| fail(e, err))?;
         if !keep_bodies && let Done::Written(w) = &mut d {
             w.stored.body = None;

@@ -319,11 +319,12 @@ fn store_version(
         last_updated,
     )?;
     let custom = crate::search::custom::from_rows(custom_params::live(conn)?);
+    let zone = super::index_zone(conn)?;
     index::replace(
         conn,
         rid,
         t.as_str(),
-        &extract::index_rows(&stamped, &custom),
+        &extract::index_rows(&stamped, &custom, &zone),
     )?;
     if t.as_str() == "SearchParameter" {
         // A SearchParameter made through the API becomes a custom parameter (reindex pending).

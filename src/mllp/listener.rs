@@ -43,7 +43,11 @@ pub fn start(
     ingest: Hl7Ingest,
 ) -> Result<MllpHandle, ListenError> {
     let tls = match &config.tls {
-        Some((cert, key)) => Some(super::tls::acceptor(cert, key)?),
+        Some((cert, key)) => Some(super::tls::acceptor(
+            cert,
+            key,
+            config.tls_client_ca.as_deref(),
+        )?),
         None => None,
     };
     let bind_err = |source| ListenError::Bind { addr, source };

@@ -30,7 +30,8 @@ impl Criteria {
     /// Live resources of type `t` that match, at most `limit`.
     pub fn find(&self, conn: &mut AnyConnection, t: &str, limit: i64) -> Result<Vec<Match>, Error> {
         let custom = super::custom::from_rows(crate::store::custom_params::live(conn)?);
-        let parsed = params::parse(&[t.to_string()], &self.pairs, "", true, &custom)?;
+        let zone = crate::interactions::index_zone(conn)?;
+        let parsed = params::parse(&[t.to_string()], &self.pairs, "", true, &custom, &zone)?;
         if parsed.query.filters.is_empty() {
             return Err(Error::invalid(
                 None,

@@ -4,16 +4,16 @@
 use hms_fhirpath::{EvalContext, Item};
 use serde_json::Value;
 
-use crate::fhir::time::parse_fhir_range;
+use crate::fhir::time::{Zone, parse_fhir_range};
 use crate::fhir::types::R4Types;
 use crate::store::index::IndexRow;
 
 use super::custom::Custom;
 use super::normalize::normalize;
-use super::registry::{BUILTIN, Kind, Registry, SearchParam};
+use super::registry::{BUILTIN, Kind, Registry, SearchParam, implicit_system};
 
-/// All index rows of `resource` (its current version).
-pub fn index_rows(resource: &Value, custom: &[Custom]) -> Vec<IndexRow> {
+/// All index rows of `resource` (its current version); dates without an offset are read in `zone`.
+pub fn index_rows(resource: &Value, custom: &[Custom], zone: &Zone) -> Vec<IndexRow> {
     let Some(t) = resource.get("resourceType").and_then(Value::as_str) else {
         return Vec::new();
     };
@@ -28,14 +28,19 @@ pub fn index_rows(resource: &Value, custom: &[Custom]) -> Vec<IndexRow> {
                 .filter(|c| c.applies_to(t))
                 .map(|c| c.param.as_ref()),
         );
-    rows_for_params(resource, params)
+    rows_for_params(resource, params, zone)
 }
 
 /// Index rows of `resource` for the given parameters only (used by reindexing).
 pub fn rows_for_params<'p>(
     resource: &Value,
     params: impl Iterator<Item = &'p SearchParam>,
+    zone: &Zone,
 ) -> Vec<IndexRow> {
+    let res_type = resource
+        .get("resourceType")
+        .and_then(Value::as_str)
+        .unwrap_or("");
     let types = R4Types;
     let mut ctx = EvalContext::new(resource);
     ctx.types = Some(&types);
@@ -47,10 +52,16 @@ pub fn rows_for_params<'p>(
             continue;
         };
         if p.kind == Kind::Composite {
-            composite_rows(p, &items, &ctx, &mut rows);
+            composite_rows(p, &items, &ctx, zone, &mut rows);
         } else {
+            let at = Row {
+                param: &p.code,
+                grp: None,
+                zone,
+                implicit_system: implicit_system(res_type, &p.url),
+            };
             for item in &items {
-                rows_for(p.kind, &p.code, item, None, &mut rows);
+                rows_for(p.kind, &at, item, &mut rows);
             }
         }
     }
@@ -62,6 +73,7 @@ fn composite_rows<'a>(
     p: &SearchParam,
     items: &[Item<'a>],
     ctx: &EvalContext<'a>,
+    zone: &Zone,
     rows: &mut Vec<IndexRow>,
 ) {
     for (g, item) in items.iter().enumerate() {
@@ -70,8 +82,14 @@ fn composite_rows<'a>(
             let Ok(parts) = hms_fhirpath::evaluate(&c.expression, node.value, ctx) else {
                 continue;
             };
+            let at = Row {
+                param: &p.code,
+                grp: Some((g as i32, pos as i32)),
+                zone,
+                implicit_system: None,
+            };
             for part in &parts {
-                rows_for(c.kind, &p.code, part, Some((g as i32, pos as i32)), rows);
+                rows_for(c.kind, &at, part, rows);
             }
         }
     }
@@ -98,13 +116,17 @@ fn strings<'v>(v: &'v Value, key: &str) -> Vec<&'v str> {
     }
 }
 
-fn rows_for(
-    kind: Kind,
-    param: &str,
-    item: &Item<'_>,
+/// Where the rows of one parameter value go and how to read it.
+struct Row<'a> {
+    param: &'a str,
     grp: Option<(i32, i32)>,
-    out: &mut Vec<IndexRow>,
-) {
+    zone: &'a Zone,
+    /// The CodeSystem of a bare `code` (required binding), see `registry::implicit_system`.
+    implicit_system: Option<&'static str>,
+}
+
+fn rows_for(kind: Kind, at: &Row<'_>, item: &Item<'_>, out: &mut Vec<IndexRow>) {
+    let (param, grp) = (at.param, at.grp);
     let ty = item.type_name().unwrap_or("").to_string();
     let value: Value = match item {
         Item::Node(n) => n.value.clone(),
@@ -112,9 +134,9 @@ fn rows_for(
     };
     match kind {
         Kind::String => string_rows(param, grp, &ty, &value, out),
-        Kind::Token => token_rows(param, grp, &ty, &value, out),
+        Kind::Token => token_rows(param, grp, &ty, &value, at.implicit_system, out),
         Kind::Date => {
-            if let Some((lo, hi)) = date_range(&ty, &value) {
+            if let Some((lo, hi)) = date_range(&ty, &value, at.zone) {
                 out.push(IndexRow {
                     lo: Some(lo),
                     hi: Some(hi),
@@ -199,9 +221,16 @@ fn token(
     }
 }
 
-fn token_rows(param: &str, grp: Option<(i32, i32)>, ty: &str, v: &Value, out: &mut Vec<IndexRow>) {
+fn token_rows(
+    param: &str,
+    grp: Option<(i32, i32)>,
+    ty: &str,
+    v: &Value,
+    implicit_system: Option<&str>,
+    out: &mut Vec<IndexRow>,
+) {
     match v {
-        Value::String(s) => out.push(token(param, grp, None, Some(s), None)),
+        Value::String(s) => out.push(token(param, grp, implicit_system, Some(s), None)),
         Value::Bool(b) => out.push(token(
             param,
             grp,
@@ -277,21 +306,21 @@ fn token_rows(param: &str, grp: Option<(i32, i32)>, ty: &str, v: &Value, out: &m
     }
 }
 
-fn date_range(ty: &str, v: &Value) -> Option<(i64, i64)> {
+fn date_range(ty: &str, v: &Value, zone: &Zone) -> Option<(i64, i64)> {
+    let range = |s: &str| parse_fhir_range(s, zone);
     match v {
-        Value::String(s) => parse_fhir_range(s),
+        Value::String(s) => range(s),
         Value::Object(_) if ty == "Timing" || v.get("event").is_some() => {
             let events = strings(v, "event");
-            let ranges: Vec<(i64, i64)> =
-                events.iter().filter_map(|e| parse_fhir_range(e)).collect();
+            let ranges: Vec<(i64, i64)> = events.iter().filter_map(|e| range(e)).collect();
             let lo = ranges.iter().map(|r| r.0).min()?;
             let hi = ranges.iter().map(|r| r.1).max()?;
             Some((lo, hi))
         }
         Value::Object(_) => {
             // Period: open ends reach to the end of time.
-            let lo = str_of(v, "start").and_then(parse_fhir_range).map(|r| r.0);
-            let hi = str_of(v, "end").and_then(parse_fhir_range).map(|r| r.1);
+            let lo = str_of(v, "start").and_then(range).map(|r| r.0);
+            let hi = str_of(v, "end").and_then(range).map(|r| r.1);
             if lo.is_none() && hi.is_none() {
                 return None;
             }
@@ -402,7 +431,7 @@ mod tests {
     use serde_json::json;
 
     fn rows_of(v: Value, param: &str) -> Vec<IndexRow> {
-        index_rows(&v, &[])
+        index_rows(&v, &[], &Zone::Utc)
             .into_iter()
             .filter(|r| r.param == param)
             .collect()

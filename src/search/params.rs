@@ -2,7 +2,7 @@
 //! shared tokenizer, so escaping (`\,` `\|` `\$` `\\`) means the same for every parameter type.
 
 use crate::error::Error;
-use crate::fhir::time::parse_fhir_range;
+use crate::fhir::time::{Zone, parse_fhir_range};
 
 use super::custom::Custom;
 use super::query::{Filter, Include, Pred, Prefix, SearchQuery, SortKey, SortKind, Summary, Total};
@@ -67,8 +67,9 @@ pub fn parse(
     base: &str,
     strict: bool,
     custom: &[Custom],
+    zone: &Zone,
 ) -> Result<Parsed, Error> {
-    let ctx = Ctx { custom, base };
+    let ctx = Ctx { custom, base, zone };
     let mut q = SearchQuery {
         types: types.to_vec(),
         count: DEFAULT_COUNT,
@@ -185,6 +186,8 @@ pub fn parse(
 pub struct Ctx<'a> {
     pub custom: &'a [Custom],
     pub base: &'a str,
+    /// Where search dates without an offset are read (the zone the index was built in).
+    pub zone: &'a Zone,
 }
 
 /// Whether a filter reads index rows of `code` (directly or through a chain or _has).
@@ -265,7 +268,7 @@ pub fn parse_filter(
         }
         let preds = values
             .iter()
-            .map(|v| date_pred(name, v))
+            .map(|v| date_pred(name, v, ctx.zone))
             .collect::<Result<Vec<_>, _>>()?;
         return Ok(Some(Filter::LastUpdated(preds)));
     }
@@ -310,7 +313,7 @@ pub fn parse_filter(
             let preds = parts
                 .iter()
                 .zip(&sp.components)
-                .map(|(part, c)| value_pred(name, c.kind, None, part, base))
+                .map(|(part, c)| value_pred(name, c.kind, None, part, base, ctx.zone))
                 .collect::<Result<Vec<_>, _>>()?;
             any.push(preds);
         }
@@ -374,7 +377,7 @@ pub fn parse_filter(
     let modifier = if negate { None } else { modifier };
     let any = values
         .iter()
-        .map(|v| value_pred(name, sp.kind, modifier, v, base))
+        .map(|v| value_pred(name, sp.kind, modifier, v, base, ctx.zone))
         .collect::<Result<Vec<_>, _>>()?;
     if any.is_empty() {
         return Err(bad(name, "a search parameter needs a value"));
@@ -505,9 +508,9 @@ fn token_pred(v: &str) -> Pred {
     }
 }
 
-fn date_pred(name: &str, v: &str) -> Result<Pred, Error> {
+fn date_pred(name: &str, v: &str, zone: &Zone) -> Result<Pred, Error> {
     let (prefix, rest) = Prefix::split(v);
-    let (lo, hi) = parse_fhir_range(&unescape(rest)).ok_or_else(|| {
+    let (lo, hi) = parse_fhir_range(&unescape(rest), zone).ok_or_else(|| {
         bad(
             name,
             format!("{v:?} is not a valid date, dateTime or instant"),
@@ -550,6 +553,7 @@ fn value_pred(
     modifier: Option<&str>,
     v: &str,
     base: &str,
+    zone: &Zone,
 ) -> Result<Pred, Error> {
     let unknown = |m: &str| {
         bad(
@@ -578,7 +582,7 @@ fn value_pred(
             Some(m) => Err(unknown(m)),
         },
         Kind::Date => match modifier {
-            None => date_pred(name, v),
+            None => date_pred(name, v, zone),
             Some(m) => Err(unknown(m)),
         },
         Kind::Number => match modifier {
@@ -768,7 +772,14 @@ mod tests {
             .iter()
             .map(|(a, b)| (a.to_string(), b.to_string()))
             .collect();
-        parse(&[t.to_string()], &pairs, "http://h/fhir", false, &[])
+        parse(
+            &[t.to_string()],
+            &pairs,
+            "http://h/fhir",
+            false,
+            &[],
+            &Zone::Utc,
+        )
     }
 
     #[test]

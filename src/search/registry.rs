@@ -9,6 +9,26 @@ use serde_json::Value;
 
 const R4_SEARCH_PARAMETERS: &str =
     include_str!("../../fhir-profiles/search-parameters/search-parameters.json");
+const IMPLICIT_CODE_SYSTEMS: &str = include_str!("../../fhir-profiles/implicit-code-systems.tsv");
+
+/// The CodeSystem a bare `code` indexed by the official parameter `url` on `resource_type` belongs
+/// to (the element has a required binding to a ValueSet of that one CodeSystem), so that
+/// `gender=http://hl7.org/fhir/administrative-gender|male` matches like `gender=male` does.
+pub fn implicit_system(resource_type: &str, url: &str) -> Option<&'static str> {
+    static T: OnceLock<HashMap<(&'static str, &'static str), &'static str>> = OnceLock::new();
+    T.get_or_init(|| {
+        IMPLICIT_CODE_SYSTEMS
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .filter_map(|l| {
+                let mut f = l.split('\t');
+                Some(((f.next()?, f.next()?), f.next()?))
+            })
+            .collect()
+    })
+    .get(&(resource_type, url))
+    .copied()
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Kind {

@@ -127,6 +127,30 @@ pub fn batch_after(
     Ok(b.query(sql, conn.backend()).load(conn)?)
 }
 
+/// Live resources of every type after `after_rid`, in rid order (full reindex).
+pub fn all_after(
+    conn: &mut AnyConnection,
+    after_rid: i64,
+    limit: i64,
+) -> Result<Vec<RidContent>, StoreError> {
+    let mut b = super::binds::Binds::default();
+    let after = b.int(after_rid);
+    let lim = b.int(limit);
+    let sql = format!(
+        "SELECT r.rid AS rid, {} FROM resource r JOIN resource_history h ON h.rid = r.rid AND h.version = r.version \
+         WHERE r.deleted = 0 AND r.rid > {after} ORDER BY r.rid LIMIT {lim}",
+        super::resources::VERSION_COLUMNS,
+    );
+    Ok(b.query(sql, conn.backend()).load(conn)?)
+}
+
+/// Live resources of every type.
+pub fn count_all_live(conn: &mut AnyConnection) -> Result<i64, StoreError> {
+    let rows: Vec<N> =
+        diesel::sql_query("SELECT COUNT(*) AS n FROM resource WHERE deleted = 0").load(conn)?;
+    Ok(rows.first().map(|r| r.n).unwrap_or(0))
+}
+
 #[derive(QueryableByName)]
 struct N {
     #[diesel(sql_type = BigInt)]

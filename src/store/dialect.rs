@@ -10,11 +10,3 @@ pub fn for_update(backend: Backend) -> &'static str {
         Backend::Sqlite => "",
     }
 }
-
-/// `column` (a BLOB/BYTEA) contains the bytes bound at `param`.
-pub fn blob_contains(backend: Backend, column: &str, param: &str) -> String {
-    match backend {
-        Backend::Postgres => format!("position({param} in {column}) > 0"),
-        Backend::Sqlite => format!("instr({column}, {param}) > 0"),
-    }
-}

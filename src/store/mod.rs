@@ -5,6 +5,7 @@ pub mod audit;
 pub mod auth;
 pub mod binds;
 pub mod bulk;
+pub mod cache;
 pub mod compartment;
 pub mod conn;
 pub mod custom_params;
@@ -17,6 +18,7 @@ pub mod outbox;
 pub mod references;
 pub mod replica;
 pub mod resources;
+pub mod search_meta;
 pub mod search_sql;
 pub mod secret;
 pub mod x12_control;
@@ -66,6 +68,8 @@ pub struct Store {
     backend: Backend,
     /// Signalled after each commit of `write` that appended change events (wakes sync workers).
     commits: std::sync::Arc<tokio::sync::Notify>,
+    /// Read-through cache of current versions; committed writes update it.
+    cache: Option<std::sync::Arc<cache::ResourceCache>>,
 }
 
 impl Store {
@@ -96,7 +100,18 @@ impl Store {
             pool,
             backend,
             commits: Default::default(),
+            cache: None,
         })
+    }
+
+    /// The same store with a read cache that every committed write of this store keeps current.
+    pub fn with_cache(mut self, cache: Option<cache::ResourceCache>) -> Store {
+        self.cache = cache.map(std::sync::Arc::new);
+        self
+    }
+
+    pub fn cache(&self) -> Option<&cache::ResourceCache> {
+        self.cache.as_deref()
     }
 
     pub fn backend(&self) -> Backend {
@@ -131,9 +146,11 @@ impl Store {
         E: AsStoreError,
     {
         let mut conn = self.conn()?;
+        let scope = cache::TxScope::enter();
         let mut attempt = 0;
         loop {
             attempt += 1;
+            scope.discard();
             let begin = match self.backend {
                 Backend::Sqlite => "BEGIN IMMEDIATE",
                 Backend::Postgres => "BEGIN",
@@ -147,10 +164,17 @@ impl Store {
                         if outbox::take_appended() {
                             self.commits.notify_one();
                         }
+                        let written = scope.committed();
+                        if let Some(c) = &self.cache
+                            && !written.is_empty()
+                        {
+                            c.written(written);
+                        }
                         return Ok(value);
                     }
                     Err(e) => {
                         let _ = conn.batch_execute("ROLLBACK");
+                        scope.discard();
                         let err = StoreError::from(e);
                         if attempt < 5 && err.is_retryable() {
                             continue;
@@ -160,6 +184,7 @@ impl Store {
                 },
                 Err(e) => {
                     let _ = conn.batch_execute("ROLLBACK");
+                    scope.discard();
                     if attempt < 5 && e.as_store_error().is_some_and(StoreError::is_retryable) {
                         continue;
                     }
@@ -190,6 +215,7 @@ where
 {
     conn.batch_execute("SAVEPOINT hms_entry")
         .map_err(StoreError::from)?;
+    let written = cache::mark();
     match work(conn) {
         Ok(v) => {
             conn.batch_execute("RELEASE SAVEPOINT hms_entry")
@@ -197,6 +223,7 @@ where
             Ok(v)
         }
         Err(e) => {
+            cache::truncate(written);
             conn.batch_execute("ROLLBACK TO SAVEPOINT hms_entry")
                 .map_err(StoreError::from)?;
             conn.batch_execute("RELEASE SAVEPOINT hms_entry")

@@ -493,21 +493,27 @@ pub struct SubscriptionRow {
     pub next_attempt_at: i64,
     #[diesel(sql_type = Nullable<Text>)]
     pub last_error: Option<String>,
+    /// Backport heartbeat period in seconds; 0 = no heartbeats.
+    #[diesel(sql_type = BigInt)]
+    pub heartbeat_secs: i64,
+    /// When the channel last got a message (µs); heartbeats fill the silences.
+    #[diesel(sql_type = BigInt)]
+    pub last_sent_at: i64,
 }
 
 const SUB_COLUMNS: &str = "sub_id, status, criteria, endpoint, headers, payload, content, \
-     events_count, fail_count, next_attempt_at, last_error";
+     events_count, fail_count, next_attempt_at, last_error, heartbeat_secs, last_sent_at";
 
 /// Inserts or refreshes a Subscription's projection; counters survive updates.
 pub fn upsert_subscription(
     conn: &mut AnyConnection,
     s: &SubscriptionRow,
 ) -> Result<(), StoreError> {
-    sql_query(conn.backend(), "INSERT INTO sync_subscription (sub_id, status, criteria, endpoint, headers, payload, content) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7) \
+    sql_query(conn.backend(), "INSERT INTO sync_subscription (sub_id, status, criteria, endpoint, headers, payload, content, heartbeat_secs) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
          ON CONFLICT (sub_id) DO UPDATE SET status = excluded.status, criteria = excluded.criteria, \
          endpoint = excluded.endpoint, headers = excluded.headers, payload = excluded.payload, \
-         content = excluded.content",
+         content = excluded.content, heartbeat_secs = excluded.heartbeat_secs",
     )
     .bind::<Text, _>(&s.sub_id)
     .bind::<Text, _>(&s.status)
@@ -516,6 +522,7 @@ pub fn upsert_subscription(
     .bind::<Text, _>(&s.headers)
     .bind::<Nullable<Text>, _>(s.payload.as_deref())
     .bind::<Text, _>(&s.content)
+    .bind::<BigInt, _>(s.heartbeat_secs)
     .execute(conn)?;
     Ok(())
 }
@@ -595,10 +602,11 @@ pub fn record_channel_result(
     match error {
         None => sql_query(
             conn.backend(),
-            "UPDATE sync_subscription SET fail_count = 0, last_error = NULL, next_attempt_at = 0 \
-             WHERE sub_id = $1",
+            "UPDATE sync_subscription SET fail_count = 0, last_error = NULL, next_attempt_at = 0, \
+             last_sent_at = $2 WHERE sub_id = $1",
         )
         .bind::<Text, _>(sub_id)
+        .bind::<BigInt, _>(now_micros())
         .execute(conn)?,
         Some(e) => sql_query(
             conn.backend(),
@@ -645,4 +653,41 @@ pub fn set_mirror_etag(
     .bind::<Text, _>(etag)
     .execute(conn)?;
     Ok(())
+}
+
+/// Active Subscriptions with a heartbeat period whose channel has been silent that long.
+pub fn heartbeats_due(
+    conn: &mut AnyConnection,
+    now: i64,
+) -> Result<Vec<SubscriptionRow>, StoreError> {
+    Ok(sql_query(
+        conn.backend(),
+        format!(
+            "SELECT {SUB_COLUMNS} FROM sync_subscription WHERE status = 'active' \
+             AND heartbeat_secs > 0 AND last_sent_at + heartbeat_secs * 1000000 <= $1 ORDER BY sub_id"
+        ),
+    )
+    .bind::<BigInt, _>(now)
+    .load(conn)?)
+}
+
+/// Retention: removes delivered/skipped deliveries finished before `cutoff` (µs), then change
+/// events before it that are fanned out and have no delivery left. Pending, in-flight and dead
+/// rows are kept. Returns (deliveries, events) removed.
+pub fn prune(conn: &mut AnyConnection, cutoff: i64) -> Result<(usize, usize), StoreError> {
+    let d = sql_query(
+        conn.backend(),
+        "DELETE FROM sync_delivery WHERE status IN ('delivered', 'skipped') AND delivered_at < $1",
+    )
+    .bind::<BigInt, _>(cutoff)
+    .execute(conn)?;
+    let e = sql_query(
+        conn.backend(),
+        "DELETE FROM change_event WHERE committed_at < $1 \
+         AND event_id <= (SELECT value FROM sync_state WHERE name = 'fanout_cursor') \
+         AND NOT EXISTS (SELECT 1 FROM sync_delivery d WHERE d.event_id = change_event.event_id)",
+    )
+    .bind::<BigInt, _>(cutoff)
+    .execute(conn)?;
+    Ok((d, e))
 }

@@ -1,11 +1,11 @@
-//! Finding resources by what their stored JSON contains (reference moves of a patient merge).
-//! There is no reference index yet (issue 3): this scans current versions with a byte search,
-//! which is linear in the number of resources of the types asked for.
+//! Finding the live resources that reference a given resource (reference moves of a patient
+//! merge), through the reference rows of `search_index`.
 
-use diesel::sql_types::{Binary, Text};
-use diesel::{QueryableByName, RunQueryDsl, sql_query};
+use diesel::sql_types::Text;
+use diesel::{QueryableByName, RunQueryDsl};
 
-use super::{AnyConnection, StoreError, dialect};
+use super::binds::Binds;
+use super::{AnyConnection, StoreError};
 
 #[derive(Debug, Clone, QueryableByName)]
 pub struct Found {
@@ -15,29 +15,29 @@ pub struct Found {
     pub res_id: String,
 }
 
-/// Live resources whose current JSON contains `needle`, except those of `skip_types`.
-pub fn containing(
+/// Live resources with an indexed reference to `ref_type/ref_id` (plain or versioned), except
+/// those of `skip_types`, in storage order. Only elements covered by a search parameter are
+/// indexed: a reference no search parameter reaches is not found.
+pub fn referencing(
     conn: &mut AnyConnection,
-    needle: &[u8],
+    ref_type: &str,
+    ref_id: &str,
     skip_types: &[&str],
 ) -> Result<Vec<Found>, StoreError> {
-    let contains = dialect::blob_contains(conn.backend(), "h.content", "$1");
-    // skip_types are our own constants (resource type names): safe to inline.
-    let skip = skip_types
-        .iter()
-        .filter(|t| t.bytes().all(|b| b.is_ascii_alphanumeric()))
-        .map(|t| format!("'{t}'"))
-        .collect::<Vec<_>>()
-        .join(", ");
-    let skip = if skip.is_empty() {
+    // SQLite numbers `$n` parameters in order of appearance: bind in text order.
+    let mut b = Binds::default();
+    let rt = b.text(ref_type);
+    let id = b.text(ref_id);
+    let skip = if skip_types.is_empty() {
         String::new()
     } else {
-        format!(" AND r.res_type NOT IN ({skip})")
+        let ts: Vec<String> = skip_types.iter().map(|t| b.text(*t)).collect();
+        format!(" AND r.res_type NOT IN ({})", ts.join(", "))
     };
     let sql = format!(
         "SELECT r.res_type AS res_type, r.res_id AS res_id FROM resource r \
-         JOIN resource_history h ON h.rid = r.rid AND h.version = r.version \
-         WHERE r.deleted = 0 AND {contains}{skip} ORDER BY r.rid"
+         WHERE r.rid IN (SELECT i.rid FROM search_index i WHERE i.ref_type = {rt} AND i.ref_id = {id}) \
+         AND r.deleted = 0{skip} ORDER BY r.rid"
     );
-    Ok(sql_query(sql).bind::<Binary, _>(needle).load(conn)?)
+    Ok(b.query(sql, conn.backend()).load::<Found>(conn)?)
 }

@@ -230,6 +230,17 @@ pub fn insert_history(conn: &mut AnyConnection, v: &NewVersion<'_>) -> Result<()
     .bind::<Text, _>(ENCODING_JSON)
     .bind::<Nullable<Binary>, _>(v.content)
     .execute(conn)?;
+    // Every write path ends here: the read cache learns the version once the transaction commits.
+    super::cache::note_written(Version {
+        res_type: v.res_type.to_string(),
+        res_id: v.res_id.to_string(),
+        version: v.version,
+        last_updated: v.last_updated,
+        deleted: i16::from(v.content.is_none()),
+        method: v.method.to_string(),
+        encoding: ENCODING_JSON.to_string(),
+        content: v.content.map(<[u8]>::to_vec),
+    });
     Ok(())
 }
 

@@ -685,7 +685,9 @@ mod tests {
             backend: Backend::Sqlite,
             next_alias: 0,
         };
-        let (lo, hi) = crate::fhir::time::parse_fhir_range("1980-01-01").unwrap();
+        let (lo, hi) =
+            crate::fhir::time::parse_fhir_range("1980-01-01", &crate::fhir::time::Zone::Utc)
+                .unwrap();
         let sql = c.date("i.lo", "i.hi", Prefix::Ap, lo, hi);
         assert_eq!(sql, "(i.lo < $2 AND i.hi > $1)");
         assert_eq!(c.binds.len(), 2);

@@ -24,7 +24,7 @@ pub enum SyncAction {
         #[arg(required_unless_present = "dead", conflicts_with = "dead")]
         event_id: Option<i64>,
         /// Retry every dead delivery.
-        #[arg(long)]
+        #[arg(long, alias = "all-dead")]
         dead: bool,
         /// Only this destination (e.g. Subscription/123 or mirror).
         #[arg(long, value_name = "DEST")]

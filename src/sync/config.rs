@@ -45,6 +45,18 @@ pub struct SyncArgs {
     /// Do not run delivery workers in this process (events are still recorded).
     #[arg(long, env = "HMS_SYNC_DISABLED")]
     pub sync_disabled: bool,
+    /// Outbound HL7 v2 over MLLP: NAME=HOST:PORT, repeatable (ADT from Patient/Encounter, SIU
+    /// from Appointment changes).
+    #[arg(
+        long = "hl7-destination",
+        env = "HMS_HL7_DESTINATIONS",
+        value_name = "NAME=HOST:PORT",
+        value_delimiter = ','
+    )]
+    pub hl7_destinations: Vec<String>,
+    /// How long delivered (and skipped) events are kept, e.g. 7d, 12h, 30m.  [default: 7d]
+    #[arg(long, env = "HMS_OUTBOX_RETENTION", value_name = "DURATION")]
+    pub outbox_retention: Option<String>,
 }
 
 /// The same keys as read from hms.toml.
@@ -61,6 +73,8 @@ pub struct SyncFile {
     pub sync_max_attempts: Option<u32>,
     pub sync_lease_ms: Option<u64>,
     pub sync_disabled: Option<bool>,
+    pub hl7_destinations: Option<Vec<String>>,
+    pub outbox_retention: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,8 +101,50 @@ pub struct SyncConfig {
     pub error_after: i32,
     /// Deliveries claimed per round.
     pub batch: i64,
-    /// Timeout of one outbound HTTP request.
+    /// Timeout of one outbound HTTP request (and of waiting for an MLLP ACK).
     pub request_timeout: Duration,
+    /// Outbound HL7 v2 peers.
+    pub hl7_destinations: Vec<Hl7Destination>,
+    /// Delivered events older than this are pruned.
+    pub outbox_retention: Duration,
+}
+
+/// One MLLP peer; its deliveries have the destination id `hl7:NAME`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hl7Destination {
+    pub name: String,
+    pub addr: String,
+}
+
+impl Hl7Destination {
+    pub const PREFIX: &'static str = "hl7:";
+
+    pub fn dest_id(&self) -> String {
+        format!("{}{}", Self::PREFIX, self.name)
+    }
+
+    /// `NAME=HOST:PORT`.
+    pub fn parse(s: &str) -> Result<Hl7Destination, String> {
+        let (name, addr) = s
+            .split_once('=')
+            .ok_or_else(|| format!("hl7 destination must be NAME=HOST:PORT, got {s:?}"))?;
+        let (name, addr) = (name.trim(), addr.trim());
+        let port_ok = addr
+            .rsplit_once(':')
+            .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok());
+        if name.is_empty()
+            || !name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            || !port_ok
+        {
+            return Err(format!("hl7 destination must be NAME=HOST:PORT, got {s:?}"));
+        }
+        Ok(Hl7Destination {
+            name: name.to_string(),
+            addr: addr.to_string(),
+        })
+    }
 }
 
 impl std::fmt::Debug for SyncConfig {
@@ -119,6 +175,8 @@ impl Default for SyncConfig {
             error_after: 5,
             batch: 100,
             request_timeout: Duration::from_secs(10),
+            hl7_destinations: Vec::new(),
+            outbox_retention: Duration::from_secs(7 * 86400),
         }
     }
 }
@@ -149,7 +207,28 @@ impl SyncConfig {
         {
             return Err("mirror_url must be an http or https URL".into());
         }
+        let hl7 = if a.hl7_destinations.is_empty() {
+            f.hl7_destinations.unwrap_or_default()
+        } else {
+            a.hl7_destinations.clone()
+        };
+        let mut hl7_destinations: Vec<Hl7Destination> = Vec::new();
+        for d in hl7.iter().filter(|d| !d.trim().is_empty()) {
+            let d = Hl7Destination::parse(d)?;
+            if hl7_destinations.iter().any(|x| x.name == d.name) {
+                return Err(format!("hl7 destination {} given twice", d.name));
+            }
+            hl7_destinations.push(d);
+        }
+        let outbox_retention = match a.outbox_retention.clone().or(f.outbox_retention) {
+            Some(v) => {
+                crate::bench::parse_duration(&v).map_err(|e| format!("outbox_retention: {e}"))?
+            }
+            None => d.outbox_retention,
+        };
         Ok(SyncConfig {
+            hl7_destinations,
+            outbox_retention,
             enabled: !(a.sync_disabled || f.sync_disabled.unwrap_or(false)),
             allow_private_endpoints: a.allow_private_endpoints
                 || f.allow_private_endpoints.unwrap_or(false),

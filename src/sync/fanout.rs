@@ -11,6 +11,9 @@ use super::subscription::split_criteria;
 /// The mirror's destination id.
 pub const MIRROR: &str = "mirror";
 
+/// Resource types that can produce an outbound HL7 v2 message (ADT, SIU).
+const HL7_TYPES: [&str; 3] = ["Patient", "Encounter", "Appointment"];
+
 pub fn subscription_dest(sub_id: &str) -> String {
     format!("Subscription/{sub_id}")
 }
@@ -20,6 +23,7 @@ pub fn step(
     conn: &mut AnyConnection,
     bound: i64,
     mirror: bool,
+    hl7: &[String],
     limit: i64,
 ) -> Result<usize, Error> {
     let Some(cursor) = outbox::lock_cursor(conn)? else {
@@ -44,6 +48,18 @@ pub fn step(
                     event_number: 0,
                 },
             )?;
+        }
+        if HL7_TYPES.contains(&e.res_type.as_str()) {
+            for dest in hl7 {
+                outbox::insert_delivery(
+                    conn,
+                    &NewDelivery {
+                        dest_id: dest,
+                        event: e,
+                        event_number: 0,
+                    },
+                )?;
+            }
         }
         for sub in &subs {
             if matches(conn, sub, e)? {
@@ -87,7 +103,9 @@ fn matches(
     }
     pairs.push(("_id".into(), e.res_id.clone()));
     let custom = crate::search::custom::from_rows(crate::store::custom_params::live(conn)?);
-    let Ok(parsed) = params::parse(std::slice::from_ref(&t), &pairs, "", false, &custom) else {
+    let zone = crate::interactions::index_zone(conn)?;
+    let Ok(parsed) = params::parse(std::slice::from_ref(&t), &pairs, "", false, &custom, &zone)
+    else {
         return Ok(false);
     };
     let mut q = parsed.query;

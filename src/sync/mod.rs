@@ -9,6 +9,7 @@ pub mod cli;
 pub mod config;
 pub mod fanout;
 pub mod guard;
+pub mod hl7out;
 pub mod hook;
 pub mod mirror;
 pub mod notify;

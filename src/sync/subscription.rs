@@ -5,6 +5,9 @@ use serde_json::Value;
 
 use crate::store::outbox::SubscriptionRow;
 
+pub const HEARTBEAT_URL: &str =
+    "http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition/backport-heartbeat-period";
+
 pub const PAYLOAD_CONTENT_URL: &str =
     "http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition/backport-payload-content";
 
@@ -51,7 +54,24 @@ pub fn project(id: &str, r: &Value) -> SubscriptionRow {
         fail_count: 0,
         next_attempt_at: 0,
         last_error: None,
+        heartbeat_secs: heartbeat_period(channel),
+        last_sent_at: 0,
     }
+}
+
+/// `channel.extension[backport-heartbeat-period].valueUnsignedInt` (seconds), 0 when absent.
+fn heartbeat_period(channel: Option<&Value>) -> i64 {
+    channel
+        .and_then(|c| c.get("extension"))
+        .and_then(Value::as_array)
+        .and_then(|a| {
+            a.iter()
+                .find(|e| e.get("url").and_then(Value::as_str) == Some(HEARTBEAT_URL))
+        })
+        .and_then(|e| e.get("valueUnsignedInt"))
+        .and_then(Value::as_i64)
+        .filter(|n| *n > 0)
+        .unwrap_or(0)
 }
 
 /// `channel._payload.extension[backport-payload-content].valueCode`.

@@ -16,8 +16,9 @@ use crate::store::outbox::{self, Delivery, Outcome, SubscriptionRow};
 use crate::store::{now_micros, resources};
 
 use super::channel::{self, Request, Sent};
-use super::config::SyncConfig;
+use super::config::{Hl7Destination, SyncConfig};
 use super::fanout::{self, MIRROR};
+use super::hl7out;
 use super::mirror::{self, MirrorChange, MirrorResult};
 use super::notify::{self, EventEntry};
 use super::watermark::Watermark;
@@ -59,6 +60,8 @@ pub struct Worker {
     owner: Arc<str>,
     watermark: Arc<Mutex<Watermark>>,
     client: awc::Client,
+    /// When this worker last pruned old deliveries.
+    last_prune: Arc<Mutex<Option<std::time::Instant>>>,
 }
 
 impl Worker {
@@ -74,6 +77,7 @@ impl Worker {
             owner: Arc::from(format!("node-{}", uuid::Uuid::new_v4().simple())),
             watermark: Arc::default(),
             client,
+            last_prune: Arc::default(),
         }
     }
 
@@ -112,6 +116,8 @@ impl Worker {
     /// Returns how many events were fanned out plus deliveries attempted.
     pub async fn run_once(&self) -> Result<usize, Error> {
         let mut total = self.handshakes().await?;
+        total += self.heartbeats().await?;
+        self.prune().await?;
         loop {
             let fanned = self.fan_out().await?;
             let claimed = self.claim().await?;
@@ -128,6 +134,12 @@ impl Worker {
         let s = self.services.clone();
         let wm = self.watermark.clone();
         let mirror = self.cfg.mirror_url.is_some();
+        let hl7: Vec<String> = self
+            .cfg
+            .hl7_destinations
+            .iter()
+            .map(|d| d.dest_id())
+            .collect();
         let batch = self.cfg.batch.max(1) * 5;
         blocking(move || {
             let bound = s.store.read(|c| -> Result<i64, Error> {
@@ -136,7 +148,8 @@ impl Worker {
                     .map_err(|_| Error::Internal("watermark lock poisoned".into()))?;
                 Ok(w.advance(c)?)
             })?;
-            s.store.write(|c| fanout::step(c, bound, mirror, batch))
+            s.store
+                .write(|c| fanout::step(c, bound, mirror, &hl7, batch))
         })
         .await
     }
@@ -184,6 +197,18 @@ impl Worker {
     async fn deliver_dest(&self, dest: String, rows: Vec<Delivery>) -> Result<(), Error> {
         if dest == MIRROR {
             return self.deliver_mirror(rows).await;
+        }
+        if let Some(name) = dest.strip_prefix(Hl7Destination::PREFIX) {
+            let peer = self.cfg.hl7_destinations.iter().find(|d| d.name == name);
+            let Some(peer) = peer.cloned() else {
+                // Configured on another node only: leave it to that node.
+                let at = now_micros() + micros(self.cfg.poll_interval);
+                for d in &rows {
+                    self.finish(d, Outcome::Release { at }).await?;
+                }
+                return Ok(());
+            };
+            return self.deliver_hl7(&peer, rows).await;
         }
         let Some(sub_id) = dest.strip_prefix("Subscription/").map(str::to_string) else {
             for d in &rows {
@@ -338,6 +363,73 @@ impl Worker {
         }
     }
 
+    /// HL7 v2 deliveries of one MLLP peer, in event order over one connection.
+    async fn deliver_hl7(&self, peer: &Hl7Destination, rows: Vec<Delivery>) -> Result<(), Error> {
+        let mut conn = None;
+        let mut iter = rows.iter();
+        while let Some(d) = iter.next() {
+            let outcome = match self.hl7_message(peer, d).await? {
+                Err(reason) => Outcome::Skipped(reason),
+                Ok(msg) => {
+                    let sent = hl7out::send(
+                        &mut conn,
+                        &peer.addr,
+                        &msg,
+                        d.event_id,
+                        self.cfg.request_timeout,
+                    )
+                    .await;
+                    self.outcome(d.attempts, sent)
+                }
+            };
+            let retry_at = match &outcome {
+                Outcome::Retry { at, .. } => Some(*at),
+                _ => None,
+            };
+            self.finish(d, outcome).await?;
+            if let Some(at) = retry_at {
+                for rest in iter.by_ref() {
+                    self.finish(rest, Outcome::Release { at }).await?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The message for one change, or why none is sent.
+    async fn hl7_message(
+        &self,
+        peer: &Hl7Destination,
+        d: &Delivery,
+    ) -> Result<Result<Vec<u8>, String>, Error> {
+        if d.operation == "delete" {
+            return Ok(Err("deletions are not sent as HL7 v2".into()));
+        }
+        let Some(body) = self.load_version(d).await? else {
+            return Ok(Err("version not found".into()));
+        };
+        let resource: serde_json::Value = serde_json::from_slice(&body)
+            .map_err(|e| Error::Internal(format!("stored JSON unreadable: {e}")))?;
+        let patient = match hl7out::subject(&resource) {
+            Some(id) => {
+                let s = self.services.clone();
+                blocking(move || {
+                    let row = s
+                        .store
+                        .read(|c| resources::read_current(c, "Patient", &id))?;
+                    match row {
+                        Some(row) => Ok(row.json()?),
+                        None => Ok(None),
+                    }
+                })
+                .await?
+                .and_then(|b| serde_json::from_slice(&b).ok())
+            }
+            None => None,
+        };
+        Ok(hl7out::build(peer, &resource, patient.as_ref(), d))
+    }
+
     async fn load_version(&self, d: &Delivery) -> Result<Option<Vec<u8>>, Error> {
         let s = self.services.clone();
         let (t, id, v) = (d.res_type.clone(), d.res_id.clone(), d.version);
@@ -404,6 +496,56 @@ impl Worker {
                     self.finish(rest, Outcome::Release { at }).await?;
                 }
             }
+        }
+        Ok(())
+    }
+
+    /// Heartbeat notifications to active Subscriptions whose channel was silent for their period.
+    async fn heartbeats(&self) -> Result<usize, Error> {
+        let s = self.services.clone();
+        let subs =
+            blocking(move || Ok(s.store.read(|c| outbox::heartbeats_due(c, now_micros()))?))
+                .await?;
+        let n = subs.len();
+        for sub in subs {
+            let body = sub
+                .payload
+                .as_ref()
+                .map(|_| notify::bundle(&self.base, &sub, "heartbeat", &[]));
+            let (ok, error) = match self.post(&sub, body, None).await {
+                Sent::Ok { .. } => (true, None),
+                Sent::Transient(e) => (false, Some(e)),
+                Sent::Permanent { message, .. } => (false, Some(message)),
+            };
+            self.record_channel(&sub, ok, error).await?;
+        }
+        Ok(n)
+    }
+
+    /// Retention: drops delivered events older than `outbox_retention`, at most every
+    /// min(retention / 2, 60 s).
+    async fn prune(&self) -> Result<(), Error> {
+        let retention = self.cfg.outbox_retention;
+        let every = (retention / 2).min(Duration::from_secs(60));
+        {
+            let mut last = self
+                .last_prune
+                .lock()
+                .map_err(|_| Error::Internal("prune lock poisoned".into()))?;
+            if last.is_some_and(|t| t.elapsed() < every) {
+                return Ok(());
+            }
+            *last = Some(std::time::Instant::now());
+        }
+        let s = self.services.clone();
+        let cutoff = now_micros() - micros(retention);
+        let (d, e) = blocking(move || {
+            s.store
+                .write(|c| -> Result<_, Error> { Ok(outbox::prune(c, cutoff)?) })
+        })
+        .await?;
+        if d + e > 0 {
+            tracing::debug!(deliveries = d, events = e, "pruned delivered sync events");
         }
         Ok(())
     }

@@ -11,6 +11,7 @@ pub mod ack;
 pub mod map;
 pub mod message;
 pub mod mllp;
+pub mod outbound;
 
 pub use message::{
     Charset, Component, Delimiters, Field, Message, ParseError, Repetition, Segment,

@@ -1,0 +1,2 @@
+ALTER TABLE sync_subscription DROP COLUMN last_sent_at;
+ALTER TABLE sync_subscription DROP COLUMN heartbeat_secs;
