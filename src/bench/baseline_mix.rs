@@ -13,7 +13,6 @@ use super::baseline::Phase;
 use super::data::{self, Rng};
 use super::report::{Outcome, Recorder};
 use super::scenario::{CRUD_WEIGHTS, CrudOp};
-use crate::search::custom::Custom;
 use crate::store::bulk::{self, NewResource};
 use crate::store::resources::{self, NewVersion};
 use crate::store::{AnyConnection, Store, StoreError, index, now_micros};
@@ -25,7 +24,7 @@ pub(super) fn crud_mix_phase(
     store: &Store,
     threads: usize,
     duration: Duration,
-    custom: Arc<Vec<Custom>>,
+    custom: Arc<super::seed::Indexing>,
 ) -> Result<Phase, BenchError> {
     let started = Instant::now();
     let deadline = started + duration;
@@ -66,7 +65,7 @@ fn mix_loop(
     store: &Store,
     thread: u64,
     deadline: Instant,
-    custom: &[Custom],
+    custom: &super::seed::Indexing,
 ) -> Result<Recorder, BenchError> {
     let mut rng = Rng::new(0xc0d + thread);
     let now = now_micros();

@@ -20,3 +20,36 @@ pub fn run_pending(store: &Store) -> Result<Vec<String>, StoreError> {
         .map_err(|e| StoreError::Migration(e.to_string()))?;
     Ok(applied.iter().map(|v| v.to_string()).collect())
 }
+
+#[cfg(test)]
+mod tests {
+    /// diesel keys migrations by the version prefix: two directories with one version would leave
+    /// the second one silently unapplied. Both trees must also list the same migrations.
+    #[test]
+    fn versions_are_unique_and_both_trees_match() {
+        let names = |tree: &str| -> Vec<String> {
+            let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("migrations")
+                .join(tree);
+            let mut v: Vec<String> = std::fs::read_dir(dir)
+                .map(|d| {
+                    d.filter_map(|e| e.ok())
+                        .map(|e| e.file_name().to_string_lossy().into_owned())
+                        .collect()
+                })
+                .unwrap_or_default();
+            v.sort();
+            v
+        };
+        let sqlite = names("sqlite");
+        assert!(sqlite.len() >= 9, "{sqlite:?}");
+        assert_eq!(sqlite, names("postgres"));
+        let mut versions: Vec<&str> = sqlite.iter().filter_map(|n| n.split('_').next()).collect();
+        versions.dedup();
+        assert_eq!(
+            versions.len(),
+            sqlite.len(),
+            "duplicate migration version in {sqlite:?}"
+        );
+    }
+}
