@@ -452,16 +452,31 @@ pub fn pyx12() -> Option<&'static str> {
 
 /// Runs pyx12's x12valid on one interchange; Err(log) unless it says OK with no error.
 pub fn pyx12_check(py: &str, name: &str, text: &str) -> Result<(), String> {
+    pyx12_check_all(py, &[(name.to_string(), text.to_string())])
+}
+
+/// Runs pyx12's x12valid once over several interchanges (name, text); Err(log) unless it says OK
+/// for every file and logs no error.
+pub fn pyx12_check_all(py: &str, files: &[(String, String)]) -> Result<(), String> {
+    if files.is_empty() {
+        return Ok(());
+    }
     let dir = std::env::temp_dir().join(format!(
         "hms-billing-pyx12-{}",
         uuid::Uuid::new_v4().simple()
     ));
     std::fs::create_dir_all(&dir).unwrap();
-    let file = dir.join(name);
-    std::fs::write(&file, text).unwrap();
+    let paths: Vec<std::path::PathBuf> = files
+        .iter()
+        .map(|(name, text)| {
+            let file = dir.join(name);
+            std::fs::write(&file, text).unwrap();
+            file
+        })
+        .collect();
     let out = std::process::Command::new(py)
         .args(["-m", "pyx12.scripts.x12valid", "--quiet"])
-        .arg(&file)
+        .args(&paths)
         .current_dir(&dir)
         .output()
         .unwrap();
@@ -472,9 +487,10 @@ pub fn pyx12_check(py: &str, name: &str, text: &str) -> Result<(), String> {
     );
     let _ = std::fs::remove_dir_all(&dir);
     // x12valid's exit status does not reflect validity: read its log (see crates/x12/README.md).
-    let ok = log
-        .lines()
-        .any(|l| l.trim() == format!("{}: OK", file.display()));
+    let ok = paths.iter().all(|f| {
+        let want = format!("{}: OK", f.display());
+        log.lines().any(|l| l.trim() == want)
+    });
     let bad = log
         .lines()
         .any(|l| l.contains(" ERROR ") || l.contains("Traceback") || l.contains("Failure"));
