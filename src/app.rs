@@ -189,6 +189,38 @@ pub fn hl7_ingest(store: Store, config: &Config) -> Hl7Ingest {
     Hl7Ingest::new(store, config.hl7.clone(), base)
 }
 
+/// The rate limiter; with HMS_REDIS_URL its buckets live in Redis under a per-database namespace,
+/// so the nodes of one deployment share them and other databases on the same Redis do not.
+fn rate_limiter(
+    config: &Config,
+    store: &Store,
+) -> Result<api::edge::ratelimit::Limiter, StartError> {
+    use api::edge::ratelimit::Limiter;
+    let on = config.edge.per_ip.is_some() || config.edge.per_client.is_some();
+    let redis = match (&config.sync.redis_url, on) {
+        (Some(url), true) => {
+            let ns =
+                store.write(|c| crate::store::secret::get_or_create(c, "ratelimit-namespace"))?;
+            Some((url.clone(), ns.get(..16).unwrap_or(&ns).to_string()))
+        }
+        _ => None,
+    };
+    let limiter = Limiter::new(
+        &config.edge,
+        redis.as_ref().map(|(u, n)| (u.as_str(), n.as_str())),
+    )
+    .map_err(|e| StartError::Config(format!("rate limiter: {e}")))?;
+    if limiter.is_on() {
+        tracing::info!(
+            backend = limiter.backend_name(),
+            per_ip = ?config.edge.per_ip,
+            per_client = ?config.edge.per_client,
+            "rate limits on"
+        );
+    }
+    Ok(limiter)
+}
+
 /// Must run inside a tokio runtime (the MLLP accept loop is spawned on it).
 pub fn build(config: Config, store: Store) -> Result<Built, StartError> {
     check_exposure(&config)?;
@@ -201,11 +233,13 @@ pub fn build(config: Config, store: Store) -> Result<Built, StartError> {
         .map_err(|e| StartError::Config(format!("cannot initialise services: {e}")))?
         .with_replicas(replicas);
     services.allow_private_endpoints = config.sync.allow_private_endpoints;
+    let limiter = rate_limiter(&config, &services.store)?;
     let state = AppState {
         services: services.clone(),
         config: config.clone(),
         started_at: crate::store::now_micros(),
         auth: Arc::new(authenticator),
+        limiter: Arc::new(limiter),
     };
     let data = web::Data::new(state);
     api::metrics::install();
@@ -213,6 +247,9 @@ pub fn build(config: Config, store: Store) -> Result<Built, StartError> {
         App::new()
             .app_data(data.clone())
             .wrap(from_fn(api::consistency::mint))
+            .wrap(from_fn(api::edge::ratelimit::limit_ip))
+            .wrap(from_fn(api::edge::cors::cors))
+            .wrap(from_fn(api::edge::hosts::check_host))
             .wrap(from_fn(api::metrics::track))
             .wrap(from_fn(api::security_headers))
             .wrap(from_fn(api::request_log))

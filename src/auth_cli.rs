@@ -49,13 +49,29 @@ pub enum UserCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum ClientCommand {
-    /// Add a system client (client_credentials); prints its secret once.
-    #[command(after_help = "Example:\n  hms client add nightly-export --scope 'system/*.read'")]
+    /// Add a client. By default a confidential system client with a generated secret (printed
+    /// once); --jwks/--jwks-url register keys instead (private_key_jwt, SMART Backend Services);
+    /// --public makes an app without credentials (authorization code + PKCE only).
+    #[command(
+        after_help = "Examples:\n  hms client add nightly-export --scope 'system/*.read'\n  hms client add bulk-loader --scope 'system/*.rs' --jwks loader-public.jwks.json\n  hms client add my-app --public --redirect-uri https://app.example/callback \\\n      --scope 'patient/*.rs launch/patient openid fhirUser offline_access'"
+    )]
     Add {
         name: String,
-        /// Scopes granted to this client's tokens, space-separated.
+        /// Scopes this client may be granted, space-separated.
         #[arg(long)]
         scope: String,
+        /// A redirect URI for the authorization code flow (exact match; repeatable).
+        #[arg(long = "redirect-uri")]
+        redirect_uris: Vec<String>,
+        /// No credential: a public app (needs --redirect-uri).
+        #[arg(long, conflicts_with_all = ["jwks", "jwks_url"])]
+        public: bool,
+        /// The client's public keys (a JWKS file) for private_key_jwt assertions (RS384/ES384).
+        #[arg(long, conflicts_with = "jwks_url")]
+        jwks: Option<std::path::PathBuf>,
+        /// Where the client publishes its JWKS, fetched at each token request.
+        #[arg(long)]
+        jwks_url: Option<String>,
         #[command(flatten)]
         server: ServerArgs,
     },
@@ -137,11 +153,31 @@ pub fn run_client(cmd: ClientCommand) -> anyhow::Result<()> {
         ClientCommand::Add {
             name,
             scope,
+            redirect_uris,
+            public,
+            jwks,
+            jwks_url,
             server,
         } => {
-            let secret = auth::add_client(&store_of(&server)?, &name, &scope)?;
+            let kind = match (public, jwks, jwks_url) {
+                (true, _, _) => auth::ClientKind::Public,
+                (_, Some(path), _) => auth::ClientKind::Jwks(
+                    std::fs::read_to_string(&path)
+                        .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?,
+                ),
+                (_, None, Some(url)) => auth::ClientKind::JwksUrl(url),
+                (false, None, None) => auth::ClientKind::Secret,
+            };
+            let spec = auth::ClientSpec {
+                scope,
+                redirect_uris,
+                kind,
+            };
+            let secret = auth::register_client(&store_of(&server)?, &name, &spec)?;
             println!("client_id: {name}");
-            println!("client_secret (shown once): {secret}");
+            if let Some(secret) = secret {
+                println!("client_secret (shown once): {secret}");
+            }
             Ok(())
         }
         ClientCommand::Disable { name, server } => {
@@ -149,5 +185,52 @@ pub fn run_client(cmd: ClientCommand) -> anyhow::Result<()> {
             println!("client {name} disabled");
             Ok(())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::{CommandFactory, Parser};
+
+    use super::ClientCommand;
+    use crate::cli::{Cli, Command};
+
+    fn client_add(args: &[&str]) -> Result<ClientCommand, clap::Error> {
+        let mut argv = vec!["hms", "client", "add", "svc", "--scope", "system/*.rs"];
+        argv.extend_from_slice(args);
+        match Cli::try_parse_from(argv)?.command {
+            Command::Client(c) => Ok(c),
+            _ => unreachable!(),
+        }
+    }
+
+    #[test]
+    fn client_add_flags() {
+        Cli::command().debug_assert();
+        let Ok(ClientCommand::Add {
+            redirect_uris,
+            public,
+            ..
+        }) = client_add(&[
+            "--public",
+            "--redirect-uri",
+            "https://a.example/cb",
+            "--redirect-uri",
+            "https://b.example/cb",
+        ])
+        else {
+            panic!("--public with two redirect URIs must parse");
+        };
+        assert!(public);
+        assert_eq!(
+            redirect_uris,
+            vec!["https://a.example/cb", "https://b.example/cb"]
+        );
+        let Ok(ClientCommand::Add { jwks, .. }) = client_add(&["--jwks", "keys.json"]) else {
+            panic!("--jwks must parse");
+        };
+        assert_eq!(jwks.unwrap().to_str(), Some("keys.json"));
+        assert!(client_add(&["--public", "--jwks", "k.json"]).is_err());
+        assert!(client_add(&["--jwks", "k.json", "--jwks-url", "https://k.example"]).is_err());
     }
 }

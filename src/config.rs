@@ -123,6 +123,8 @@ pub struct ServerArgs {
     pub search_timezone: Option<String>,
     #[command(flatten)]
     pub sync: crate::sync::config::SyncArgs,
+    #[command(flatten)]
+    pub edge: crate::api::edge::EdgeArgs,
 }
 
 /// The same options as read from hms.toml (all optional).
@@ -175,6 +177,12 @@ struct FileConfig {
     sync_disabled: Option<bool>,
     hl7_destinations: Option<Vec<String>>,
     outbox_retention: Option<String>,
+    // Edge (see crate::api::edge).
+    rate_limit_per_ip: Option<String>,
+    rate_limit_per_client: Option<String>,
+    rate_limit_burst: Option<u64>,
+    cors_origins: Option<Vec<String>>,
+    allowed_hosts: Option<Vec<String>>,
     /// Site overrides of the HL7 v2 → FHIR mapping (`[hl7]` table; maps only fit a file).
     hl7: Option<Hl7File>,
 }
@@ -218,6 +226,8 @@ pub struct Config {
     pub x12: X12Config,
     /// Where dates without an offset are read by the search index (see `fhir::time::Zone`).
     pub search_zone: crate::fhir::time::Zone,
+    /// Rate limits, CORS, allowed hosts.
+    pub edge: crate::api::edge::EdgeConfig,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -448,6 +458,17 @@ impl Config {
             },
         )
         .map_err(ConfigError::Invalid)?;
+        let edge = crate::api::edge::EdgeConfig::resolve(
+            &args.edge,
+            crate::api::edge::EdgeFile {
+                rate_limit_per_ip: file.rate_limit_per_ip.clone(),
+                rate_limit_per_client: file.rate_limit_per_client.clone(),
+                rate_limit_burst: file.rate_limit_burst,
+                cors_origins: file.cors_origins.clone(),
+                allowed_hosts: file.allowed_hosts.clone(),
+            },
+        )
+        .map_err(ConfigError::Invalid)?;
         let cache = crate::store::cache::CacheSettings {
             size_mib: args.cache_size.or(file.cache_size).unwrap_or(64),
             ttl: std::time::Duration::from_secs(
@@ -460,6 +481,7 @@ impl Config {
             redis_url: sync.redis_url.clone(),
         };
         Ok(Config {
+            edge,
             cache,
             mllp,
             hl7,
@@ -710,6 +732,33 @@ mod tests {
         })
         .unwrap();
         assert_eq!(c.http_addr.to_string(), "127.0.0.1:7000");
+        std::fs::write(
+            &path,
+            "rate_limit_per_ip = \"50/s\"\nrate_limit_per_client = \"off\"\nrate_limit_burst = 10\n\
+             cors_origins = [\"https://app.example.org\"]\nallowed_hosts = [\"fhir.example.org\"]\n",
+        )
+        .unwrap();
+        let c = Config::load(&ServerArgs {
+            config: Some(path.clone()),
+            ..Default::default()
+        })
+        .unwrap();
+        let ip = c.edge.per_ip.unwrap();
+        assert_eq!((ip.interval_us, ip.burst), (20_000, 10));
+        assert_eq!(c.edge.per_client, None);
+        assert_eq!(
+            c.edge.cors,
+            crate::api::edge::cors::Origins::List(vec!["https://app.example.org".into()])
+        );
+        assert_eq!(c.edge.allowed_hosts, Some(vec!["fhir.example.org".into()]));
+        std::fs::write(&path, "rate_limit_per_ip = \"5/fortnight\"\n").unwrap();
+        assert!(matches!(
+            Config::load(&ServerArgs {
+                config: Some(path.clone()),
+                ..Default::default()
+            }),
+            Err(ConfigError::Invalid(_))
+        ));
         std::fs::write(
             &path,
             "[hl7]\ndefault_offset = \"-05:00\"\n[hl7.assigning_authorities]\nMRN_HOSP = \"urn:oid:1.2.3\"\n[hl7.patient_class]\nO = \"AMB\"\n",

@@ -37,6 +37,12 @@ pub enum Error {
     /// 413
     #[error("payload too large: {0}")]
     PayloadTooLarge(String),
+    /// 429: a rate limit was exceeded; try again after `retry_after_secs`.
+    #[error("too many requests: {message}")]
+    TooManyRequests {
+        message: String,
+        retry_after_secs: u64,
+    },
     /// 415
     #[error("unsupported media type: {0}")]
     UnsupportedMediaType(String),

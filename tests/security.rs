@@ -53,7 +53,7 @@ async fn login(srv: &TestServer, name: &str, totp_secret: &str) -> String {
     assert_eq!(r.status, 200, "{}", r.text());
     let v = r.json();
     assert_eq!(v["token_type"], "Bearer");
-    assert_eq!(v["expires_in"], 900);
+    assert_eq!(v["expires_in"], 300);
     v["access_token"].as_str().unwrap().to_string()
 }
 
@@ -87,6 +87,26 @@ fn assert_unauthorized(r: &Resp, what: &str) {
         r.header("www-authenticate").unwrap().starts_with("Bearer"),
         "{what}"
     );
+}
+
+/// The builtin issuer's ES256 key and `kid`, from the server's database.
+fn server_key(st: &hms::store::Store) -> (jsonwebtoken::EncodingKey, String) {
+    use base64::Engine;
+    let b64 = st
+        .write(|c| -> Result<String, hms::error::Error> {
+            Ok(hms::store::secret::get_or_insert(
+                c,
+                "access-token-es256",
+                "unused",
+            )?)
+        })
+        .unwrap();
+    let der = base64::engine::general_purpose::STANDARD
+        .decode(b64)
+        .unwrap();
+    let signer = hms::auth::token::SigningKey::from_pkcs8(&der).unwrap();
+    let kid = signer.jwks().keys[0].common.key_id.clone().unwrap();
+    (jsonwebtoken::EncodingKey::from_ec_der(&der), kid)
 }
 
 fn hs256(secret: &[u8], claims: &Value) -> String {
@@ -223,7 +243,7 @@ async fn builtin_tokens_scopes_mfa_and_lockout() {
             "grant_type=password&username=nomfa&password=correct+horse+battery+staple",
         )
         .await;
-        assert_eq!(r.status, 401, "{}", r.text());
+        assert_eq!(r.status, 400, "{}", r.text());
         assert_eq!(r.json()["error"], "invalid_grant");
 
         // alice: read/search Patient, everything on Observation.
@@ -242,52 +262,66 @@ async fn builtin_tokens_scopes_mfa_and_lockout() {
         // Wrong scope → 403 OperationOutcome forbidden.
         assert_forbidden(&post(&srv, "Patient", &json!({"resourceType": "Patient"}), &token).await);
         assert_forbidden(&get(&srv, "Encounter", &token).await);
-        // Batch entries are checked one by one.
+        // Batch entries are checked one by one: the refused entry gets its own 403.
         let batch = json!({"resourceType": "Bundle", "type": "batch", "entry": [
-            {"request": {"method": "GET", "url": "Observation"}},
+            {"request": {"method": "GET", "url": "Observation?status=final"}},
             {"resource": {"resourceType": "Patient"}, "request": {"method": "POST", "url": "Patient"}}]});
         let r = post(&srv, "", &batch, &token).await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        let v = r.json();
+        assert_eq!(v["entry"][0]["response"]["status"], "200 OK", "{v}");
+        assert_eq!(v["entry"][1]["response"]["status"], "403 Forbidden");
+        let o = &v["entry"][1]["response"]["outcome"]["issue"][0];
+        assert_eq!(o["code"], "forbidden");
+        assert!(
+            o["diagnostics"]
+                .as_str()
+                .unwrap()
+                .starts_with("Bundle entry 1: "),
+            "{o}"
+        );
+        // In a transaction the same entry refuses the whole Bundle.
+        let mut tx = batch.clone();
+        tx["type"] = json!("transaction");
+        let r = post(&srv, "", &tx, &token).await;
         assert_forbidden(&r);
         assert!(r.outcome()[0].1.contains("entry 1"), "{}", r.text());
 
-        // Forged, expired, wrong audience, wrong issuer, ID tokens → 401.
-        let key = st
-            .write(|c| -> Result<String, hms::error::Error> {
-                Ok(hms::store::secret::get_or_create(c, "access-token-hs256")?)
-            })
-            .unwrap();
+        // Forged, expired, wrong audience, wrong issuer, ID tokens → 401. Tokens made with the
+        // server's own ES256 key (from its database) pass unless one thing is wrong.
+        let (key, kid) = server_key(&st);
+        let es256 = |claims: &Value| {
+            let mut h = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
+            h.kid = Some(kid.clone());
+            jsonwebtoken::encode(&h, claims, &key).unwrap()
+        };
         let now = jsonwebtoken::get_current_timestamp();
         let iss = format!("http://{}/auth", srv.addr);
         let good = json!({"iss": iss, "aud": srv.base, "sub": "alice", "exp": now + 600,
                           "iat": now, "scope": "user/*.rs"});
-        assert_eq!(
-            get(&srv, "Patient", &hs256(key.as_bytes(), &good))
-                .await
-                .status,
-            200
-        );
+        assert_eq!(get(&srv, "Patient", &es256(&good)).await.status, 200);
         let mut cases: Vec<(&str, String)> = Vec::new();
         cases.push((
-            "forged signature",
+            "HS256 (the old builtin algorithm) with a guessed secret",
             hs256(b"not-the-server-secret-at-all!!", &good),
         ));
         let mut t = good.clone();
         t["exp"] = json!(now - 3600);
-        cases.push(("expired", hs256(key.as_bytes(), &t)));
+        cases.push(("expired", es256(&t)));
         let mut t = good.clone();
         t["aud"] = json!("https://other.example/fhir");
-        cases.push(("wrong audience", hs256(key.as_bytes(), &t)));
+        cases.push(("wrong audience", es256(&t)));
         let mut t = good.clone();
         t["iss"] = json!("https://evil.example/auth");
-        cases.push(("wrong issuer", hs256(key.as_bytes(), &t)));
+        cases.push(("wrong issuer", es256(&t)));
         let mut t = good.clone();
         t.as_object_mut().unwrap().remove("scope");
-        cases.push(("ID token without scope", hs256(key.as_bytes(), &t)));
+        cases.push(("ID token without scope", es256(&t)));
         let mut t = good.clone();
         t["token_use"] = json!("id");
-        cases.push(("ID token (token_use)", hs256(key.as_bytes(), &t)));
+        cases.push(("ID token (token_use)", es256(&t)));
         let tampered = {
-            let tok = hs256(key.as_bytes(), &good);
+            let tok = es256(&good);
             let mut parts: Vec<String> = tok.split('.').map(str::to_string).collect();
             use base64::Engine;
             let e = base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -326,8 +360,9 @@ async fn builtin_tokens_scopes_mfa_and_lockout() {
         )
         .await;
         assert_eq!(r.status, 401);
+        assert_eq!(r.json()["error"], "invalid_client");
 
-        // Wrong TOTP → 401; after 5 failures even the right code is refused (locked).
+        // Wrong TOTP → 400 invalid_grant; after 5 failures even the right code is refused (locked).
         let bob = person(&st, "bob", "user/*.rs", None);
         for _ in 0..5 {
             let r = token_req(
@@ -335,7 +370,8 @@ async fn builtin_tokens_scopes_mfa_and_lockout() {
                 "grant_type=password&username=bob&password=correct+horse+battery+staple&totp=000000",
             )
             .await;
-            assert_eq!(r.status, 401);
+            assert_eq!(r.status, 400);
+            assert_eq!(r.json()["error"], "invalid_grant");
         }
         let code = credentials::current_totp(&bob).unwrap();
         let r = token_req(
@@ -345,7 +381,7 @@ async fn builtin_tokens_scopes_mfa_and_lockout() {
             ),
         )
         .await;
-        assert_eq!(r.status, 401, "locked account must be refused");
+        assert_eq!(r.status, 400, "locked account must be refused");
         let users = iauth::list_users(&st).unwrap();
         let bob_row = users.iter().find(|u| u.username == "bob").unwrap();
         assert!(bob_row.locked && bob_row.mfa);
@@ -357,7 +393,8 @@ async fn builtin_tokens_scopes_mfa_and_lockout() {
             &format!("grant_type=password&username=alice&password=correct+horse+battery+staple&totp={code}"),
         )
         .await;
-        assert_eq!(r.status, 401);
+        assert_eq!(r.status, 400);
+        assert_eq!(r.json()["error"], "invalid_grant");
     }
 }
 
@@ -484,9 +521,9 @@ async fn patient_write_scope_stays_in_compartment() {
         "grant_type=password&username=pw&password=correct+horse+battery+staple&totp={reused}"
     );
     let first = token_req(&srv, &form).await.status;
-    assert_eq!(token_req(&srv, &form).await.status, 401);
+    assert_eq!(token_req(&srv, &form).await.status, 400);
     // (The first may have been the code of `login` above, hence refused too.)
-    assert!(first == 200 || first == 401);
+    assert!(first == 200 || first == 400);
     let r = post(&srv, "Observation", &observation("p1"), &tok).await;
     assert_eq!(r.status, 201, "{}", r.text());
     let id = r.json()["id"].as_str().unwrap().to_string();

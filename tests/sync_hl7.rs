@@ -171,7 +171,7 @@ async fn adt_and_siu_go_out_over_mllp_with_ack_handling() {
         let flaky = Peer::start(|n| if n == 0 { "AE" } else { "AA" });
         let wrong = Peer::start(|n| if n == 0 { "WRONG" } else { "AA" });
         let reject = Peer::start(|_| "AR");
-        let dests = vec![
+        let dests = [
             format!("ok={}", ok.addr),
             format!("flaky={}", flaky.addr),
             format!("wrong={}", wrong.addr),

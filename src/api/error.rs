@@ -46,6 +46,7 @@ pub fn classify(e: &Error) -> (StatusCode, &'static str) {
         Error::PreconditionFailed(_) => (StatusCode::PRECONDITION_FAILED, "conflict"),
         Error::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "too-costly"),
         Error::UnsupportedMediaType(_) => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "not-supported"),
+        Error::TooManyRequests { .. } => (StatusCode::TOO_MANY_REQUESTS, "throttled"),
         Error::Unprocessable(_) => (StatusCode::UNPROCESSABLE_ENTITY, "business-rule"),
         Error::NotImplemented(_) => (StatusCode::NOT_IMPLEMENTED, "not-supported"),
         Error::Unavailable(_) | Error::Store(StoreError::Connect(_)) => {
@@ -94,7 +95,8 @@ fn message_of(e: &Error) -> String {
         | Error::UnsupportedMediaType(m)
         | Error::NotImplemented(m)
         | Error::Unavailable(m)
-        | Error::Internal(m) => m.clone(),
+        | Error::Internal(m)
+        | Error::TooManyRequests { message: m, .. } => m.clone(),
         other => other.to_string(),
     }
 }
@@ -117,6 +119,12 @@ impl ResponseError for ApiError {
         if status == StatusCode::METHOD_NOT_ALLOWED {
             // Allow is required with 405; our routes accept these at most.
             resp.insert_header(("Allow", "GET, HEAD, POST, PUT, DELETE, PATCH"));
+        }
+        if let Error::TooManyRequests {
+            retry_after_secs, ..
+        } = &self.0
+        {
+            resp.insert_header(("Retry-After", retry_after_secs.to_string()));
         }
         if status == StatusCode::UNAUTHORIZED {
             // RFC 6750: a 401 names the scheme; a rejected token (vs. none) says invalid_token.

@@ -2,10 +2,13 @@
 
 pub mod auth;
 pub mod billing;
+pub mod bundle_access;
 pub mod consistency;
+pub mod edge;
 pub mod error;
 pub mod metrics;
 pub mod negotiate;
+pub mod oauth;
 pub mod render;
 pub mod routes;
 
@@ -30,13 +33,15 @@ pub struct AppState {
     pub started_at: i64,
     /// Bearer-token validation (and token issuing in builtin mode).
     pub auth: Arc<auth::Authenticator>,
+    /// Rate limits per IP and per client.
+    pub limiter: Arc<edge::ratelimit::Limiter>,
 }
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/health/live", web::get().to(live))
         .route("/health/ready", web::get().to(ready))
         .route("/metrics", web::get().to(metrics::render))
-        .configure(auth::configure)
+        .configure(oauth::configure)
         .route("/fhir", web::route().to(routes::dispatch))
         .route("/fhir/{tail:.*}", web::route().to(routes::dispatch))
         .default_service(web::route().to(not_found));

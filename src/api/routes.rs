@@ -20,7 +20,7 @@ use crate::search::criteria::form_pairs;
 use crate::store::history::Scope;
 
 use super::AppState;
-use super::auth::{Guard, check_bundle};
+use super::auth::Guard;
 use super::error::ApiError;
 use super::negotiate::{self, check_accept, check_content_type, header, if_match, read_body};
 use super::render;
@@ -41,6 +41,7 @@ pub async fn dispatch(req: HttpRequest, payload: Payload, state: web::Data<AppSt
     let path = req.match_info().query("tail").to_string();
     let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
     let g = super::auth::authenticate(&req, state.get_ref(), &segs).await?;
+    super::edge::ratelimit::check_client(state.get_ref(), &g).await?;
     if !super::billing::negotiates_itself(&segs) {
         check_accept(&req)?;
     }
@@ -75,9 +76,7 @@ pub async fn dispatch(req: HttpRequest, payload: Payload, state: web::Data<AppSt
             capability_bytes(&req, &st),
         )),
         (["_history"], &Method::GET) => {
-            for t in hms_fhir::model::Model::r4().resource_types() {
-                g.check_full(t, Perm::Search)?;
-            }
+            g.check_system(Perm::Search, "system history")?;
             history(&req, &st, Scope::System, None).await
         }
         (["metadata"] | ["_history"], _) => Err(not_allowed(&m, &path)),
@@ -132,10 +131,10 @@ pub async fn dispatch(req: HttpRequest, payload: Payload, state: web::Data<AppSt
             g.check_full(t.as_str(), Perm::Search)?;
             history(&req, &st, Scope::Type(t.to_string()), None).await
         }
-        (["Patient", "$everything"], &Method::GET) => everything(&req, &st, None).await,
+        (["Patient", "$everything"], &Method::GET) => everything(&req, &st, &g, None).await,
         (["Patient", id, "$everything"], &Method::GET) => {
             let id = LogicalId::parse(id)?;
-            everything(&req, &st, Some(id)).await
+            everything(&req, &st, &g, Some(id)).await
         }
         ([t, id], _) if !id.starts_with('$') && !id.starts_with('_') => {
             let t = ResourceType::parse(t)?;
@@ -194,6 +193,12 @@ pub async fn dispatch(req: HttpRequest, payload: Payload, state: web::Data<AppSt
             Ok(render::resource(&req, s))
         }
         (["Subscription", id, op @ ("$status" | "$events")], &Method::GET) => {
+            if *op == "$events" {
+                // Notifications carry resources of every type.
+                g.check_system(Perm::Read, "Subscription/[id]/$events")?;
+            } else {
+                g.check_full("Subscription", Perm::Read)?;
+            }
             subscription_op(&req, &st, id, op).await
         }
         ([ct, id, target], &Method::GET)
@@ -254,13 +259,19 @@ fn capability_bytes(req: &HttpRequest, st: &AppState) -> Vec<u8> {
         Ok(z) => format!("{z} (the configured {configured} applies after `hms reindex`)"),
         Err(_) => configured,
     };
-    serde_json::to_vec(&capability::statement(
+    let mut statement = capability::statement(
         &base_url(req, st),
         &time::fhir_instant(st.started_at),
         &zone,
         super::billing::OPERATIONS,
-    ))
-    .unwrap_or_default()
+    );
+    if let (Some(security), Some(rest)) = (
+        super::oauth::capability_security(req, st),
+        statement.pointer_mut("/rest/0"),
+    ) {
+        rest["security"] = security;
+    }
+    serde_json::to_vec(&statement).unwrap_or_default()
 }
 
 pub(super) fn parse_body(bytes: &[u8]) -> Result<Value, Error> {
@@ -430,8 +441,24 @@ fn criteria_of(req: &HttpRequest) -> Result<String, Error> {
     Ok(kept.join("&"))
 }
 
-/// Patient/[id]/$everything and Patient/$everything.
-async fn everything(req: &HttpRequest, st: &AppState, patient: Option<LogicalId>) -> Reply {
+/// Patient/[id]/$everything and Patient/$everything. A patient-context token gets its own
+/// patient's only (another id → 404); entries the token may not read are left out (and then the
+/// total, which would count them, too).
+async fn everything(
+    req: &HttpRequest,
+    st: &AppState,
+    g: &Guard,
+    patient: Option<LogicalId>,
+) -> Reply {
+    let patient = match g.check("Patient", Perm::Read)? {
+        Access::Full => patient,
+        Access::Patient(pid) => match patient {
+            Some(id) if id.as_str() != pid => {
+                return Err(Error::NotFound(format!("Patient/{id} is not known")).into());
+            }
+            _ => Some(LogicalId::parse(&pid)?),
+        },
+    };
     let q = ieverything::parse_query(req.query_string())?;
     let svc = st.services.clone();
     let (qc, pc) = (q.clone(), patient.clone());
@@ -461,9 +488,11 @@ async fn everything(req: &HttpRequest, st: &AppState, patient: Option<LogicalId>
             url: link(next),
         });
     }
+    let shown = page.entries.len();
     let entries: Vec<Entry> = page
         .entries
         .into_iter()
+        .filter(|s| g.may_include(s))
         .map(|s| Entry {
             full_url: Some(format!("{base}/{}/{}", s.res_type, s.id)),
             resource: s.body,
@@ -471,9 +500,10 @@ async fn everything(req: &HttpRequest, st: &AppState, patient: Option<LogicalId>
             ..Entry::default()
         })
         .collect();
+    let total = (entries.len() == shown).then_some(page.total);
     let bytes = bundle::render(
         "searchset",
-        Some(page.total),
+        total,
         &links,
         &entries,
         &time::fhir_instant(crate::store::now_micros()),
@@ -484,11 +514,17 @@ async fn everything(req: &HttpRequest, st: &AppState, patient: Option<LogicalId>
 /// POST [base]: a transaction or batch Bundle.
 async fn transaction(req: &HttpRequest, payload: Payload, st: &AppState, g: &Guard) -> Reply {
     check_content_type(req)?;
-    let body = read_body(payload, st.config.max_body_bytes).await?;
+    let mut body = read_body(payload, st.config.max_body_bytes).await?;
+    let base = base_url(req, st);
+    let mut decision = super::bundle_access::Decision::default();
     if g.0.is_some() {
         // Authorisation needs every entry's method and URL: only then is the Bundle parsed whole.
         let bundle = parse_body(&body)?;
-        check_bundle(g, &bundle)?;
+        decision = super::bundle_access::decide(g, st, &bundle, &base).await?;
+        if !decision.refused.is_empty() {
+            let kept = super::bundle_access::without_refused(bundle, &decision);
+            body = serde_json::to_vec(&kept).map_err(|e| Error::Internal(e.to_string()))?;
+        }
     }
     let opts = transaction::Options {
         respond: match negotiate::prefer(req).ret {
@@ -498,9 +534,11 @@ async fn transaction(req: &HttpRequest, payload: Payload, st: &AppState, g: &Gua
         },
         max_entries: st.config.max_bundle_entries,
     };
-    let base = base_url(req, st);
     let svc = st.services.clone();
-    let bytes = blocking(move || transaction::process_bytes(&svc, &body, &base, &opts)).await?;
+    let mut bytes = blocking(move || transaction::process_bytes(&svc, &body, &base, &opts)).await?;
+    if !decision.is_plain() {
+        bytes = super::bundle_access::merge_response(&bytes, decision)?;
+    }
     Ok(render::json(req, StatusCode::OK, bytes))
 }
 
@@ -693,6 +731,9 @@ async fn search(
         }
     };
     let mut compartment = compartment;
+    if matches!(scope, SearchScope::System) && !pairs.iter().any(|(k, _)| k == "_type") {
+        g.check_system(Perm::Search, "search across all types (without _type)")?;
+    }
     if g.0.is_some() {
         let mut patient = None;
         for t in &types {

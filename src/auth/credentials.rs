@@ -33,6 +33,16 @@ pub fn random_secret() -> String {
     )
 }
 
+/// SHA-256 (hex) of a high-entropy bearer secret (authorization code, refresh token): what is
+/// stored, so a database leak does not hand out usable tokens. Unsalted on purpose: it is looked up.
+pub fn digest(secret: &str) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(secret.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
 fn totp_for(secret_b32: &str, account: &str) -> Result<totp_rs::Totp, Error> {
     let secret = totp_rs::Secret::try_from_base32(secret_b32)
         .map_err(|_| Error::Internal("stored TOTP secret is not base32".into()))?;

@@ -4,5 +4,7 @@
 
 pub mod compartment;
 pub mod credentials;
+pub mod ecdsa_ring;
+pub mod pkce;
 pub mod scopes;
 pub mod token;

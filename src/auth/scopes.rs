@@ -131,6 +131,15 @@ pub fn access(
     }
 }
 
+/// True when a `system/*` scope grants `perm` on every type: what admin operations (system history,
+/// search across all types, Subscription event replay) need. `user/*` is not enough: it acts for a
+/// person, not for the system.
+pub fn system_wide(scopes: &[Scope], perm: Perm) -> bool {
+    scopes.iter().any(|s| {
+        s.context == Context::System && s.resource.is_none() && s.perms.contains(perm.letter())
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -168,5 +177,13 @@ mod tests {
             access(&parse_all("user/*.rs"), None, "Claim", Perm::Delete),
             None
         );
+        assert!(system_wide(&parse_all("system/*.read"), Perm::Search));
+        assert!(system_wide(&parse_all("system/*.rs"), Perm::Read));
+        assert!(!system_wide(&parse_all("system/*.r"), Perm::Search));
+        assert!(!system_wide(&parse_all("user/*.cruds"), Perm::Search));
+        assert!(!system_wide(
+            &parse_all("system/Patient.rs system/Observation.rs"),
+            Perm::Search
+        ));
     }
 }

@@ -1,8 +1,8 @@
-//! Builtin authentication use cases: managing users and clients (CLI), and the token endpoint's
-//! checks (password + TOTP for people, secret for clients, lockout after repeated failures).
+//! Builtin authentication use cases: managing users and clients (CLI), and checking a person's
+//! password + TOTP with lockout after repeated failures. The OAuth2 grants are in `oauth`.
 
 use crate::auth::credentials;
-use crate::auth::token::{self, Claims};
+use crate::auth::token;
 use crate::error::Error;
 use crate::store::Store;
 use crate::store::auth::{self as rows, Kind};
@@ -100,17 +100,97 @@ pub fn mfa_enroll(store: &Store, username: &str) -> Result<(String, String), Err
     }
 }
 
-/// Creates a client for client_credentials; returns its secret (shown once, stored hashed).
+/// How a client proves who it is at the token endpoint.
+pub enum ClientKind {
+    /// A generated secret (client_secret_basic / client_secret_post); shown once, stored hashed.
+    Secret,
+    /// No credential: a public app (authorization code + PKCE only).
+    Public,
+    /// private_key_jwt with these registered public keys (JWKS JSON).
+    Jwks(String),
+    /// private_key_jwt with keys fetched from this URL.
+    JwksUrl(String),
+}
+
+/// A client to register with `hms client add`.
+pub struct ClientSpec {
+    pub scope: String,
+    /// Exact redirect URIs for the authorization code flow (none: no authorization code).
+    pub redirect_uris: Vec<String>,
+    pub kind: ClientKind,
+}
+
+/// Creates a client for client_credentials with a secret; returns the secret.
 pub fn add_client(store: &Store, client_id: &str, scope: &str) -> Result<String, Error> {
+    let spec = ClientSpec {
+        scope: scope.to_string(),
+        redirect_uris: Vec::new(),
+        kind: ClientKind::Secret,
+    };
+    register_client(store, client_id, &spec)?
+        .ok_or_else(|| Error::Internal("no secret generated".into()))
+}
+
+/// Registers a client; returns its secret when it has one (shown once, stored hashed).
+pub fn register_client(
+    store: &Store,
+    client_id: &str,
+    spec: &ClientSpec,
+) -> Result<Option<String>, Error> {
     check_name(client_id)?;
-    if scope.trim().is_empty() {
+    if spec.scope.trim().is_empty() {
         return Err(Error::invalid(None, "a client needs --scope"));
     }
-    let secret = credentials::random_secret();
-    let hash = credentials::hash_password(&secret)?;
-    let added = store.write(|c| -> Result<bool, Error> {
-        Ok(rows::insert_client(c, client_id, &hash, scope)?)
-    })?;
+    for uri in &spec.redirect_uris {
+        let ok = (uri.starts_with("https://") || uri.starts_with("http://"))
+            && !uri.contains('#')
+            && !uri.contains(char::is_whitespace);
+        if !ok {
+            return Err(Error::invalid(
+                Some("redirect-uri"),
+                format!("{uri:?} is not an absolute http(s) URI without a fragment"),
+            ));
+        }
+    }
+    let (secret, jwks, jwks_url) = match &spec.kind {
+        ClientKind::Secret => (Some(credentials::random_secret()), None, None),
+        ClientKind::Public => (None, None, None),
+        ClientKind::Jwks(text) => {
+            let set: jsonwebtoken::jwk::JwkSet = serde_json::from_str(text).map_err(|e| {
+                Error::invalid(Some("jwks"), format!("not a JWKS (JSON Web Key Set): {e}"))
+            })?;
+            if set.keys.is_empty() {
+                return Err(Error::invalid(Some("jwks"), "the JWKS has no keys"));
+            }
+            (None, Some(text.as_str()), None)
+        }
+        ClientKind::JwksUrl(url) => {
+            if !url.starts_with("https://") && !url.starts_with("http://") {
+                return Err(Error::invalid(Some("jwks-url"), "not an http(s) URL"));
+            }
+            (None, None, Some(url.as_str()))
+        }
+    };
+    if matches!(spec.kind, ClientKind::Public) && spec.redirect_uris.is_empty() {
+        return Err(Error::invalid(
+            Some("redirect-uri"),
+            "a public client needs at least one --redirect-uri",
+        ));
+    }
+    let hash = match &secret {
+        Some(s) => credentials::hash_password(s)?,
+        None => String::new(),
+    };
+    let uris = spec.redirect_uris.join(" ");
+    let row = rows::NewClient {
+        client_id,
+        secret_hash: &hash,
+        scope: spec.scope.trim(),
+        redirect_uris: (!uris.is_empty()).then_some(uris.as_str()),
+        jwks,
+        jwks_url,
+    };
+    let added = store.write(|c| -> Result<bool, Error> { Ok(rows::insert_client(c, &row)?) })?;
     if added {
         Ok(secret)
     } else {
@@ -122,141 +202,69 @@ pub fn add_client(store: &Store, client_id: &str, scope: &str) -> Result<String,
 
 /// One message for every credential failure, so that callers cannot tell which part was wrong or
 /// whether the account exists.
-fn denied() -> Error {
-    Error::Unauthorized("invalid credentials, or the account is locked or disabled".into())
-}
+pub const DENIED: &str = "invalid credentials, or the account is locked or disabled";
 
-/// Token request parameters (already parsed from the form).
-pub enum Grant<'a> {
-    Password {
-        username: &'a str,
-        password: &'a str,
-        totp: Option<&'a str>,
-    },
-    ClientCredentials {
-        client_id: &'a str,
-        client_secret: &'a str,
-    },
-}
-
-/// Where issued tokens say they come from and are meant for.
-pub struct TokenContext<'a> {
-    pub issuer: &'a str,
-    pub audience: &'a str,
-    /// HS256 signing secret.
-    pub secret: &'a [u8],
-    /// Requested scope (optional): the grant is narrowed to the listed scopes it already has.
-    pub requested_scope: Option<&'a str>,
-}
-
-pub struct Issued {
-    pub access_token: String,
+/// What a checked person may be granted.
+pub struct Person {
+    pub username: String,
     pub scope: String,
     pub patient: Option<String>,
-    pub expires_in: u64,
 }
 
-fn narrow(granted: &str, requested: Option<&str>) -> String {
-    match requested.map(str::trim).filter(|r| !r.is_empty()) {
-        None => granted.to_string(),
-        Some(r) => {
-            let have: Vec<&str> = granted.split_whitespace().collect();
-            r.split_whitespace()
-                .filter(|s| have.contains(s))
-                .collect::<Vec<_>>()
-                .join(" ")
-        }
-    }
-}
-
-/// Checks the credentials of a grant and issues an access token.
-pub fn token(store: &Store, grant: &Grant<'_>, ctx: &TokenContext<'_>) -> Result<Issued, Error> {
+/// Checks a person's password and TOTP code (MFA is required), with lockout after repeated
+/// failures. `Ok(Err(message))` is a refusal to pass on to the caller.
+pub fn authenticate_person(
+    store: &Store,
+    username: &str,
+    password: &str,
+    totp: Option<&str>,
+) -> Result<Result<Person, String>, Error> {
     let now = token::now_secs() as i64;
-    let (kind, name, scope, patient) = match grant {
-        Grant::Password {
-            username,
-            password,
-            totp,
-        } => {
-            let user = store
-                .read(|c| -> Result<_, Error> { Ok(rows::get_user(c, username)?) })?
-                .ok_or_else(denied)?;
-            if user.disabled || user.locked_until.is_some_and(|t| t > now) {
-                return Err(denied());
-            }
-            // People must use MFA: without an enrolled TOTP there is no token. A code is
-            // accepted once: its step must be later than the last accepted one.
-            let step = match (&user.totp_secret, totp) {
-                (Some(secret), Some(code)) => credentials::check_totp(secret, code)
-                    .and_then(|s| i64::try_from(s).ok())
-                    .filter(|s| user.totp_last_step.is_none_or(|last| *s > last)),
-                _ => None,
-            };
-            let ok = step.is_some() && credentials::verify_password(password, &user.password_hash);
-            if !ok {
-                fail(store, Kind::User, username, now)?;
-                if user.totp_secret.is_none() {
-                    return Err(Error::Unauthorized(
-                        "multi-factor authentication is required: enrol TOTP with `hms user mfa-enroll`"
-                            .into(),
-                    ));
-                }
-                return Err(denied());
-            }
-            if let Some(step) = step {
-                store.write(|c| -> Result<(), Error> {
-                    Ok(rows::set_totp_step(c, username, step)?)
-                })?;
-            }
-            (Kind::User, *username, user.scope, user.patient)
-        }
-        Grant::ClientCredentials {
-            client_id,
-            client_secret,
-        } => {
-            let client = store
-                .read(|c| -> Result<_, Error> { Ok(rows::get_client(c, client_id)?) })?
-                .ok_or_else(denied)?;
-            if client.disabled || client.locked_until.is_some_and(|t| t > now) {
-                return Err(denied());
-            }
-            if !credentials::verify_password(client_secret, &client.secret_hash) {
-                fail(store, Kind::Client, client_id, now)?;
-                return Err(denied());
-            }
-            (Kind::Client, *client_id, client.scope, None)
-        }
+    let Some(user) = store.read(|c| -> Result<_, Error> { Ok(rows::get_user(c, username)?) })?
+    else {
+        return Ok(Err(DENIED.into()));
     };
-    store.write(|c| -> Result<(), Error> { Ok(rows::reset_failures(c, kind, name)?) })?;
-    let scope = narrow(&scope, ctx.requested_scope);
-    if scope.is_empty() {
-        return Err(Error::invalid(
-            None,
-            "invalid_scope: none of the requested scopes is granted",
-        ));
+    if user.disabled || user.locked_until.is_some_and(|t| t > now) {
+        return Ok(Err(DENIED.into()));
     }
-    let iat = token::now_secs();
-    let claims = Claims {
-        iss: ctx.issuer.to_string(),
-        aud: serde_json::Value::String(ctx.audience.to_string()),
-        sub: name.to_string(),
-        exp: iat + token::ACCESS_TOKEN_SECS,
-        iat,
-        scope: Some(scope.clone()),
-        patient: patient.clone(),
-        token_use: None,
-        typ: None,
-        jti: Some(uuid::Uuid::new_v4().to_string()),
+    // People must use MFA: without an enrolled TOTP there is no token. A code is accepted once:
+    // its step must be later than the last accepted one.
+    let step = match (&user.totp_secret, totp) {
+        (Some(secret), Some(code)) => credentials::check_totp(secret, code)
+            .and_then(|s| i64::try_from(s).ok())
+            .filter(|s| user.totp_last_step.is_none_or(|last| *s > last)),
+        _ => None,
     };
-    Ok(Issued {
-        access_token: token::issue_hs256(ctx.secret, &claims)?,
-        scope,
-        patient,
-        expires_in: token::ACCESS_TOKEN_SECS,
-    })
+    let ok = step.is_some() && credentials::verify_password(password, &user.password_hash);
+    let Some(step) = step.filter(|_| ok) else {
+        fail(store, Kind::User, username, now)?;
+        if user.totp_secret.is_none() {
+            return Ok(Err(
+                "multi-factor authentication is required: enrol TOTP with `hms user mfa-enroll`"
+                    .into(),
+            ));
+        }
+        return Ok(Err(DENIED.into()));
+    };
+    store.write(|c| -> Result<(), Error> {
+        rows::set_totp_step(c, username, step)?;
+        Ok(rows::reset_failures(c, Kind::User, username)?)
+    })?;
+    Ok(Ok(Person {
+        username: user.username,
+        scope: user.scope,
+        patient: user.patient,
+    }))
 }
 
-fn fail(store: &Store, kind: Kind, name: &str, now: i64) -> Result<(), Error> {
+/// Whether a person may still get tokens (refresh: a disabled account gets no new ones).
+pub fn person_active(store: &Store, username: &str) -> Result<bool, Error> {
+    let user = store.read(|c| -> Result<_, Error> { Ok(rows::get_user(c, username)?) })?;
+    Ok(user.is_some_and(|u| !u.disabled))
+}
+
+/// Counts a failed attempt (lockout after [`MAX_FAILURES`]).
+pub fn fail(store: &Store, kind: Kind, name: &str, now: i64) -> Result<(), Error> {
     tracing::warn!(account = %name, "failed authentication attempt");
     store.write(|c| -> Result<(), Error> {
         Ok(rows::record_failure(

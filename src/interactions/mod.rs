@@ -9,6 +9,7 @@ pub mod fhirpath_patch;
 pub mod history;
 pub mod hl7_ingest;
 pub mod json_patch;
+pub mod oauth;
 pub mod patch;
 pub mod patient_locks;
 pub mod patient_merge;

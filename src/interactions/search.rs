@@ -112,6 +112,20 @@ pub fn search(s: &Services, req: &SearchRequest<'_>) -> Result<SearchResult, Err
             )
         })
         .collect();
+    // A clamped _count is stated, so a client does not take a short page for the end.
+    if let Some((_, v)) = req.pairs.iter().find(|(k, _)| k == "_count")
+        && v.parse::<i64>().is_ok_and(|c| c > params::MAX_COUNT)
+    {
+        warnings.push(issue(
+            Severity::Information,
+            "informational",
+            Some("_count"),
+            format!(
+                "_count={v} exceeds the maximum page size; {} results per page are returned",
+                params::MAX_COUNT
+            ),
+        ));
+    }
     for (code, done, total) in &incomplete {
         warnings.push(issue(
             Severity::Warning,
@@ -129,7 +143,7 @@ pub fn search(s: &Services, req: &SearchRequest<'_>) -> Result<SearchResult, Err
             _ => None,
         };
         if query.summary == Summary::Count {
-            return Ok((Vec::new(), total, Vec::new()));
+            return Ok((Vec::new(), total, (Vec::new(), false)));
         }
         let rows = search_sql::page(conn, &query, query.count + 1)?;
         let page_rids: Vec<i64> = rows
@@ -145,6 +159,17 @@ pub fn search(s: &Services, req: &SearchRequest<'_>) -> Result<SearchResult, Err
         let included = includes(conn, &query, &page_rids, &page_refs)?;
         Ok((rows, total, included))
     })?;
+    let (included, depth_capped) = included;
+    if depth_capped {
+        warnings.push(issue(
+            Severity::Warning,
+            "too-costly",
+            None,
+            format!(
+                ":iterate was stopped after {MAX_ITERATE_DEPTH} levels; deeper resources, if any, are not included"
+            ),
+        ));
+    }
     let more = rows.len() as i64 > query.count;
     let page: Vec<_> = rows.into_iter().take(query.count as usize).collect();
     let next_cursor = if more {
@@ -185,17 +210,19 @@ pub fn search(s: &Services, req: &SearchRequest<'_>) -> Result<SearchResult, Err
     })
 }
 
-/// _include and _revinclude (with :iterate), excluding what is already on the page.
+/// _include and _revinclude (with :iterate), excluding what is already on the page; true when
+/// :iterate still found new resources at the last allowed level (the depth cap cut it off).
 fn includes(
     conn: &mut AnyConnection,
     q: &SearchQuery,
     rids: &[i64],
     refs: &[(String, String)],
-) -> Result<Vec<i64>, Error> {
+) -> Result<(Vec<i64>, bool), Error> {
     let mut seen: HashSet<i64> = rids.iter().copied().collect();
     let mut out = Vec::new();
     let mut frontier_rids = rids.to_vec();
     let mut frontier_refs = refs.to_vec();
+    let mut capped = false;
     for depth in 0..=MAX_ITERATE_DEPTH {
         let mut new_rids = Vec::new();
         let active = |i: &&Include| depth == 0 || i.iterate;
@@ -227,6 +254,9 @@ fn includes(
         if new_rids.is_empty() {
             break;
         }
+        if depth == MAX_ITERATE_DEPTH && depth > 0 {
+            capped = true;
+        }
         out.extend(new_rids.iter().copied());
         let loaded = resources::read_current_many(conn, &new_rids)?;
         frontier_refs = loaded
@@ -239,7 +269,7 @@ fn includes(
             break;
         }
     }
-    Ok(out)
+    Ok((out, capped))
 }
 
 fn load_in_order(s: &Services, rids: &[i64]) -> Result<Vec<Stored>, Error> {

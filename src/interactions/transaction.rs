@@ -675,6 +675,13 @@ impl CloneShallow for Error {
             Error::NotImplemented(m) => Error::NotImplemented(m.clone()),
             Error::Unavailable(m) => Error::Unavailable(m.clone()),
             Error::Internal(m) => Error::Internal(m.clone()),
+            Error::TooManyRequests {
+                message,
+                retry_after_secs,
+            } => Error::TooManyRequests {
+                message: message.clone(),
+                retry_after_secs: *retry_after_secs,
+            },
             Error::Store(e) => Error::Internal(e.to_string()),
         }
     }

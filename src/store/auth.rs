@@ -32,10 +32,20 @@ pub struct UserRow {
 pub struct ClientRow {
     #[diesel(sql_type = Text)]
     pub client_id: String,
+    /// '' for a client without a secret (public app, or key-based).
     #[diesel(sql_type = Text)]
     pub secret_hash: String,
     #[diesel(sql_type = Text)]
     pub scope: String,
+    /// Registered redirect URIs, space-separated (authorization code flow).
+    #[diesel(sql_type = Nullable<Text>)]
+    pub redirect_uris: Option<String>,
+    /// Registered public keys (JWKS JSON) for private_key_jwt.
+    #[diesel(sql_type = Nullable<Text>)]
+    pub jwks: Option<String>,
+    /// Where the client publishes its JWKS (private_key_jwt).
+    #[diesel(sql_type = Nullable<Text>)]
+    pub jwks_url: Option<String>,
     #[diesel(sql_type = Bool)]
     pub disabled: bool,
     #[diesel(sql_type = Integer)]
@@ -157,27 +167,36 @@ pub fn reset_failures(c: &mut AnyConnection, kind: Kind, name: &str) -> Result<(
     Ok(())
 }
 
-pub fn insert_client(
-    c: &mut AnyConnection,
-    client_id: &str,
-    secret_hash: &str,
-    scope: &str,
-) -> Result<bool, StoreError> {
-    let n = sql_query(
-        "INSERT INTO auth_client (client_id, secret_hash, scope) VALUES ($1, $2, $3) \
-         ON CONFLICT (client_id) DO NOTHING",
+/// A client to register (see [`ClientRow`] for the fields).
+pub struct NewClient<'a> {
+    pub client_id: &'a str,
+    pub secret_hash: &'a str,
+    pub scope: &'a str,
+    pub redirect_uris: Option<&'a str>,
+    pub jwks: Option<&'a str>,
+    pub jwks_url: Option<&'a str>,
+}
+
+/// Inserts a client; false when the id is taken.
+pub fn insert_client(c: &mut AnyConnection, n: &NewClient<'_>) -> Result<bool, StoreError> {
+    let count = sql_query(
+        "INSERT INTO auth_client (client_id, secret_hash, scope, redirect_uris, jwks, jwks_url) \
+         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (client_id) DO NOTHING",
     )
-    .bind::<Text, _>(client_id)
-    .bind::<Text, _>(secret_hash)
-    .bind::<Text, _>(scope)
+    .bind::<Text, _>(n.client_id)
+    .bind::<Text, _>(n.secret_hash)
+    .bind::<Text, _>(n.scope)
+    .bind::<Nullable<Text>, _>(n.redirect_uris)
+    .bind::<Nullable<Text>, _>(n.jwks)
+    .bind::<Nullable<Text>, _>(n.jwks_url)
     .execute(c)?;
-    Ok(n == 1)
+    Ok(count == 1)
 }
 
 pub fn get_client(c: &mut AnyConnection, client_id: &str) -> Result<Option<ClientRow>, StoreError> {
     let rows: Vec<ClientRow> = sql_query(
-        "SELECT client_id, secret_hash, scope, disabled, failed_attempts, locked_until \
-         FROM auth_client WHERE client_id = $1",
+        "SELECT client_id, secret_hash, scope, redirect_uris, jwks, jwks_url, disabled, \
+         failed_attempts, locked_until FROM auth_client WHERE client_id = $1",
     )
     .bind::<Text, _>(client_id)
     .load(c)?;

@@ -14,6 +14,7 @@ pub mod history;
 pub mod hl7_messages;
 pub mod index;
 pub mod migrate;
+pub mod oauth;
 pub mod outbox;
 pub mod references;
 pub mod replica;

@@ -179,6 +179,27 @@ impl Worker {
         .await
     }
 
+    /// Records one delivery's outcome. A retry means the destination is failing: the rest of its
+    /// rows wait for the same retry time, so that a later version never overtakes this one.
+    async fn finish_in_order<'a>(
+        &self,
+        d: &Delivery,
+        outcome: Outcome,
+        rest: &mut impl Iterator<Item = &'a Delivery>,
+    ) -> Result<(), Error> {
+        let retry_at = match &outcome {
+            Outcome::Retry { at, .. } => Some(*at),
+            _ => None,
+        };
+        self.finish(d, outcome).await?;
+        if let Some(at) = retry_at {
+            for r in rest {
+                self.finish(r, Outcome::Release { at }).await?;
+            }
+        }
+        Ok(())
+    }
+
     /// Delivers claimed rows: destinations in parallel, each destination's rows in event order.
     async fn deliver(&self, rows: Vec<Delivery>) -> Result<(), Error> {
         let mut by_dest: BTreeMap<String, Vec<Delivery>> = BTreeMap::new();
@@ -249,17 +270,7 @@ impl Worker {
                 }
                 _ => {}
             }
-            let retry_at = match &outcome {
-                Outcome::Retry { at, .. } => Some(*at),
-                _ => None,
-            };
-            self.finish(d, outcome).await?;
-            if let Some(at) = retry_at {
-                // The endpoint is failing: the rest waits for the same retry time.
-                for rest in iter.by_ref() {
-                    self.finish(rest, Outcome::Release { at }).await?;
-                }
-            }
+            self.finish_in_order(d, outcome, &mut iter).await?;
         }
         self.record_channel(&sub, any_ok, last_error).await
     }
@@ -382,16 +393,7 @@ impl Worker {
                     self.outcome(d.attempts, sent)
                 }
             };
-            let retry_at = match &outcome {
-                Outcome::Retry { at, .. } => Some(*at),
-                _ => None,
-            };
-            self.finish(d, outcome).await?;
-            if let Some(at) = retry_at {
-                for rest in iter.by_ref() {
-                    self.finish(rest, Outcome::Release { at }).await?;
-                }
-            }
+            self.finish_in_order(d, outcome, &mut iter).await?;
         }
         Ok(())
     }
@@ -486,16 +488,7 @@ impl Worker {
                 }
                 MirrorResult::Failed(sent) => self.outcome(d.attempts, sent),
             };
-            let retry_at = match &outcome {
-                Outcome::Retry { at, .. } => Some(*at),
-                _ => None,
-            };
-            self.finish(d, outcome).await?;
-            if let Some(at) = retry_at {
-                for rest in iter.by_ref() {
-                    self.finish(rest, Outcome::Release { at }).await?;
-                }
-            }
+            self.finish_in_order(d, outcome, &mut iter).await?;
         }
         Ok(())
     }

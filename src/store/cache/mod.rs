@@ -81,6 +81,8 @@ impl Default for CacheSettings {
     }
 }
 
+// One per process: the size difference of the variants does not matter.
+#[allow(clippy::large_enum_variant)]
 enum Backend {
     Memory(memory::Memory),
     Redis(shared::RedisCache),
