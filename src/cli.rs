@@ -93,8 +93,8 @@ pub enum Hl7Command {
     },
     /// List stored HL7 messages, newest first.
     Messages {
-        /// Only this status: received, processed, error or rejected.
-        #[arg(long)]
+        /// Only this status.
+        #[arg(long, value_parser = HL7_STATUSES)]
         status: Option<String>,
         #[arg(long, default_value_t = 50)]
         limit: i64,
@@ -107,12 +107,18 @@ pub enum Hl7Command {
         #[arg(conflicts_with = "status", required_unless_present = "status")]
         id: Option<i64>,
         /// Replay every message with this status (e.g. error).
-        #[arg(long)]
+        #[arg(long, value_parser = HL7_STATUSES)]
         status: Option<String>,
         #[command(flatten)]
         server: ServerArgs,
     },
 }
+
+/// The states of a stored HL7 message (`store::hl7_messages`).
+const HL7_STATUSES: [&str; 4] = {
+    use crate::store::hl7_messages::{ERROR, PROCESSED, RECEIVED, REJECTED};
+    [RECEIVED, PROCESSED, ERROR, REJECTED]
+};
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {

@@ -105,7 +105,12 @@ pub fn run(args: ImportArgs) -> anyhow::Result<()> {
         let n = ordered.len();
         for (i, (_, f)) in ordered.iter().enumerate() {
             let units = match units_of(f) {
-                Ok(u) => u,
+                Ok((u, bad_lines)) => {
+                    for e in bad_lines {
+                        report.errors.push(format!("{}: {e}", f.display()));
+                    }
+                    u
+                }
                 Err(e) => {
                     report.errors.push(format!("{}: {e}", f.display()));
                     continue;
@@ -181,7 +186,9 @@ fn phase(p: &Path) -> Result<u8, ImportError> {
     })
 }
 
-fn units_of(p: &Path) -> Result<Vec<Unit>, String> {
+/// The requests of one file, and (NDJSON only) the lines that could not be read: those are
+/// reported and the file's other lines are still loaded.
+fn units_of(p: &Path) -> Result<(Vec<Unit>, Vec<String>), String> {
     let label = p.display().to_string();
     if is_ndjson(p) {
         return ndjson_units(p, &label);
@@ -199,16 +206,18 @@ fn units_of(p: &Path) -> Result<Vec<Unit>, String> {
         .get("entry")
         .and_then(Value::as_array)
         .map_or(0, Vec::len);
-    Ok(vec![Unit {
+    let unit = Unit {
         label,
         bundle,
         origins: (0..n).map(|i| format!("entry {i}")).collect(),
-    }])
+    };
+    Ok((vec![unit], Vec::new()))
 }
 
-fn ndjson_units(p: &Path, label: &str) -> Result<Vec<Unit>, String> {
+fn ndjson_units(p: &Path, label: &str) -> Result<(Vec<Unit>, Vec<String>), String> {
     let file = std::fs::File::open(p).map_err(|e| e.to_string())?;
     let mut units = Vec::new();
+    let mut bad = Vec::new();
     let mut entries = Vec::new();
     let mut origins = Vec::new();
     let flush = |entries: &mut Vec<Value>, origins: &mut Vec<String>, units: &mut Vec<Unit>| {
@@ -226,8 +235,13 @@ fn ndjson_units(p: &Path, label: &str) -> Result<Vec<Unit>, String> {
         if line.trim().is_empty() {
             continue;
         }
-        let resource = hms_fhir::json::parse_resource(line.as_bytes())
-            .map_err(|i| format!("line {}: {}", n + 1, i.diagnostics))?;
+        let resource = match hms_fhir::json::parse_resource(line.as_bytes()) {
+            Ok(r) => r,
+            Err(i) => {
+                bad.push(format!("line {}: {}", n + 1, i.diagnostics));
+                continue;
+            }
+        };
         entries.push(entry_for(resource, None));
         origins.push(format!("line {}", n + 1));
         if entries.len() >= NDJSON_CHUNK {
@@ -235,7 +249,7 @@ fn ndjson_units(p: &Path, label: &str) -> Result<Vec<Unit>, String> {
         }
     }
     flush(&mut entries, &mut origins, &mut units);
-    Ok(units)
+    Ok((units, bad))
 }
 
 /// A request entry for a bare resource: PUT at its id (or its urn:uuid fullUrl), else a

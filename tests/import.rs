@@ -134,5 +134,26 @@ async fn import_into_the_local_store_twice_changes_nothing() {
     let (ok, out) = import(&["--data-dir", &data_s, bad.to_str().unwrap()]);
     assert!(!ok);
     assert!(out.contains("bad.json: entry 0: 400"), "{out}");
+
+    // An unreadable NDJSON line is reported; the file's other lines are still loaded.
+    let nd = data.join("mixed.ndjson");
+    std::fs::write(
+        &nd,
+        "{\"resourceType\":\"Patient\",\"id\":\"nd-1\"}\nnot json\n{\"resourceType\":\"Patient\",\"id\":\"nd-2\"}\n",
+    )
+    .unwrap();
+    let (ok, out) = import(&["--data-dir", &data_s, nd.to_str().unwrap()]);
+    assert!(!ok, "{out}");
+    assert!(out.contains("mixed.ndjson: line 2:"), "{out}");
+    let db = format!("sqlite://{}/hms.db", data_s);
+    let srv = TestServer::start_with(common::Backend::Sqlite, |cfg| cfg.database_url = db);
+    let c = srv.client();
+    for id in ["nd-1", "nd-2"] {
+        assert_eq!(
+            c.get(&format!("Patient/{id}")).await.status,
+            200,
+            "{id}: {out}"
+        );
+    }
     let _ = std::fs::remove_dir_all(&data);
 }

@@ -119,8 +119,9 @@ fn text(b: &[u8]) -> String {
 /// Runs `hms sync ARGS` against this test server's database.
 fn hms_cli(srv: &TestServer, args: &[&str]) -> String {
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_hms"));
-    // The database options belong to `sync`, before its action.
-    cmd.arg("sync").arg("--no-mllp");
+    // The database options come after the action, as with every other command.
+    let (action, rest) = args.split_first().expect("a sync action");
+    cmd.arg("sync").arg(action).args(rest).arg("--no-mllp");
     match (srv.backend, &srv.sqlite_path) {
         (Backend::Sqlite, Some(p)) => {
             cmd.arg("--database-url")
@@ -130,7 +131,7 @@ fn hms_cli(srv: &TestServer, args: &[&str]) -> String {
             cmd.arg("--database-url").arg(srv.pg_url_with_schema());
         }
     }
-    let out = cmd.args(args).env("HMS_LOG", "warn").output().unwrap();
+    let out = cmd.env("HMS_LOG", "warn").output().unwrap();
     assert!(out.status.success(), "{args:?}: {}", text(&out.stderr));
     text(&out.stdout)
 }

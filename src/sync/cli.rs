@@ -10,14 +10,15 @@ use crate::store::{now_micros, outbox};
 pub struct SyncCommand {
     #[command(subcommand)]
     pub action: SyncAction,
-    #[command(flatten)]
-    pub server: ServerArgs,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum SyncAction {
     /// Per destination: queue depth (pending + in flight), lag of the oldest pending, delivered, dead.
-    Status,
+    Status {
+        #[command(flatten)]
+        server: ServerArgs,
+    },
     /// Put deliveries back in the queue: one event id (all its destinations), or every dead one.
     Retry {
         /// The event id (as in X-HMS-Event-Id).
@@ -29,15 +30,27 @@ pub enum SyncAction {
         /// Only this destination (e.g. Subscription/123 or mirror).
         #[arg(long, value_name = "DEST")]
         destination: Option<String>,
+        #[command(flatten)]
+        server: ServerArgs,
     },
 }
 
+impl SyncAction {
+    /// The database options come after the action, as with every other command
+    /// (`hms sync status --data-dir D`).
+    fn server(&self) -> &ServerArgs {
+        match self {
+            SyncAction::Status { server } | SyncAction::Retry { server, .. } => server,
+        }
+    }
+}
+
 pub fn run(cmd: SyncCommand) -> anyhow::Result<()> {
-    let config = Config::load(&cmd.server)?;
+    let config = Config::load(cmd.action.server())?;
     crate::telemetry::init_with_default(config.log_format, "warn");
     let store = crate::app::open_store(&config)?;
     match cmd.action {
-        SyncAction::Status => {
+        SyncAction::Status { .. } => {
             let (rows, last, cursor) = store.read(|c| -> Result<_, Error> {
                 let rows = outbox::destination_status(c)?;
                 let last = outbox::last_event_id(c)?;
@@ -66,6 +79,7 @@ pub fn run(cmd: SyncCommand) -> anyhow::Result<()> {
             event_id,
             dead: _,
             destination,
+            ..
         } => {
             let n = store.write(|c| -> Result<usize, Error> {
                 Ok(outbox::retry(c, event_id, destination.as_deref())?)

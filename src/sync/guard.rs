@@ -66,16 +66,52 @@ pub fn check_endpoint(endpoint: &str, allow_private: bool) -> Result<(), String>
         return Ok(());
     }
     let bare = host.trim_start_matches('[').trim_end_matches(']');
-    let lower = bare.to_ascii_lowercase();
+    // A trailing dot names the same host (`localhost.`).
+    let lower = bare.trim_end_matches('.').to_ascii_lowercase();
     if lower == "localhost" || lower.ends_with(".localhost") {
         return Err(private_msg(host));
     }
-    if let Ok(ip) = bare.parse::<IpAddr>()
+    let ip = bare
+        .parse::<IpAddr>()
+        .ok()
+        .or_else(|| numeric_ipv4(&lower).map(IpAddr::V4));
+    if let Some(ip) = ip
         && !is_public(ip)
     {
         return Err(private_msg(host));
     }
     Ok(())
+}
+
+/// The address a resolver (inet_aton) reads from the shorthand IPv4 forms that `IpAddr` refuses:
+/// `127.1`, `2130706433`, `0x7f.0.0.1`, `0177.0.0.1`, `0`. Without this they pass as "names" and
+/// would only be caught at delivery time.
+fn numeric_ipv4(host: &str) -> Option<std::net::Ipv4Addr> {
+    let parts: Vec<&str> = host.split('.').collect();
+    if parts.is_empty() || parts.len() > 4 {
+        return None;
+    }
+    let mut nums = Vec::with_capacity(parts.len());
+    for p in &parts {
+        let n = if let Some(hex) = p.strip_prefix("0x") {
+            u64::from_str_radix(hex, 16).ok()?
+        } else if p.len() > 1 && p.starts_with('0') {
+            u64::from_str_radix(&p[1..], 8).ok()?
+        } else {
+            p.parse::<u64>().ok()?
+        };
+        nums.push(n);
+    }
+    let (last, head) = nums.split_last()?;
+    if head.iter().any(|&n| n > 255) || *last >= 1u64 << (8 * (5 - nums.len())) {
+        return None;
+    }
+    let mut v: u64 = 0;
+    for (i, n) in head.iter().enumerate() {
+        v |= n << (24 - 8 * i);
+    }
+    v |= last;
+    u32::try_from(v).ok().map(std::net::Ipv4Addr::from)
 }
 
 /// Delivery-time check: the scheme, and every address the host resolves to (a public name can
@@ -165,11 +201,25 @@ mod tests {
             "http://[fe80::1]/",
             "ftp://example.org/",
             "file:///etc/passwd",
+            "http://2130706433/",
+            "http://0x7f.0.0.1/",
+            "http://0177.0.0.1/",
+            "http://127.1/",
+            "http://0/",
+            "http://localhost./",
+            "http://10.1/",
         ] {
             assert!(check_endpoint(bad, false).is_err(), "{bad}");
         }
         assert!(check_endpoint("https://example.org/hook", false).is_ok());
         assert!(check_endpoint("http://8.8.8.8/hook", false).is_ok());
+        assert!(check_endpoint("http://134744072/hook", false).is_ok()); // 8.8.8.8
+        assert_eq!(numeric_ipv4("127.1"), Some([127, 0, 0, 1].into()));
+        assert_eq!(numeric_ipv4("0x7f.0.0.1"), Some([127, 0, 0, 1].into()));
+        assert_eq!(numeric_ipv4("2130706433"), Some([127, 0, 0, 1].into()));
+        assert_eq!(numeric_ipv4("1.2.65535"), Some([1, 2, 255, 255].into()));
+        assert_eq!(numeric_ipv4("1.2.65536"), None);
+        assert_eq!(numeric_ipv4("example.org"), None);
         assert!(check_endpoint("http://127.0.0.1:9/x", true).is_ok());
         assert!(check_endpoint("ftp://127.0.0.1/x", true).is_err());
     }
