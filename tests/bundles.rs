@@ -5,25 +5,8 @@ mod common;
 
 use std::collections::{BTreeMap, HashSet};
 
-use common::{Client, TestServer, backends, fixture};
+use common::{Client, PROVIDERS, TestServer, backends, fixture, patient_files};
 use serde_json::{Value, json};
-
-pub const PROVIDERS: [&str; 2] = [
-    "synthea/hospitalInformation1633536936158.json",
-    "synthea/practitionerInformation1633536936158.json",
-];
-
-pub fn patient_files() -> Vec<String> {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/synthea");
-    let mut v: Vec<String> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| n.ends_with(".json") && !n.contains("Information"))
-        .map(|n| format!("synthea/{n}"))
-        .collect();
-    v.sort();
-    v
-}
 
 /// Number of stored versions of a type (every resource here is written once).
 async fn count(c: &Client, t: &str) -> i64 {

@@ -9,6 +9,7 @@ use hms_fhir::outcome::Severity;
 use serde_json::{Value, json};
 
 use crate::error::{Error, issue};
+use crate::fhir::capability::Operation;
 use crate::fhir::ids::LogicalId;
 use crate::fhir::outcome::operation_outcome;
 use crate::interactions::billing::remit::{ImportSummary, Outcome};
@@ -24,6 +25,29 @@ use super::routes::{blocking, blocking_as, parse_body};
 pub const X12_MEDIA: &str = "application/EDI-X12";
 
 type Reply = Result<HttpResponse, ApiError>;
+
+/// Canonical base of the OperationDefinitions of our own operations.
+pub const OPERATION_DEFINITION_BASE: &str = "http://hms-interop.invalid/fhir/OperationDefinition/";
+
+/// The billing operations as the CapabilityStatement lists them; each one is matched by
+/// [`is_billing_route`] and answered by [`route`] (a unit test checks it).
+pub const OPERATIONS: &[Operation] = &[
+    Operation {
+        resource: Some("Claim"),
+        name: "export-837",
+        definition: "http://hms-interop.invalid/fhir/OperationDefinition/Claim-export-837",
+    },
+    Operation {
+        resource: Some("Claim"),
+        name: "validate-claim",
+        definition: "http://hms-interop.invalid/fhir/OperationDefinition/Claim-validate-claim",
+    },
+    Operation {
+        resource: None,
+        name: "import-835",
+        definition: "http://hms-interop.invalid/fhir/OperationDefinition/import-835",
+    },
+];
 
 /// Operations that negotiate their own response format (X12 or FHIR JSON).
 pub fn negotiates_itself(segs: &[&str]) -> bool {
@@ -258,4 +282,24 @@ pub fn summary_parameters(s: &ImportSummary) -> Value {
         params.push(json!({"name": "cancelled", "valueReference": {"reference": c}}));
     }
     json!({"resourceType": "Parameters", "parameter": params})
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_advertised_operation_is_routed() {
+        for o in OPERATIONS {
+            assert!(o.definition.starts_with(OPERATION_DEFINITION_BASE));
+            let op = format!("${}", o.name);
+            let segs: Vec<&str> = match o.resource {
+                // $export-837 is instance level, $validate-claim type level.
+                Some(t) if o.name == "export-837" => vec![t, "x", &op],
+                Some(t) => vec![t, &op],
+                None => vec![&op],
+            };
+            assert!(is_billing_route(&segs), "{segs:?}");
+        }
+    }
 }

@@ -364,6 +364,7 @@ fn capability_bytes(req: &HttpRequest, st: &AppState) -> Vec<u8> {
         &base_url(req, st),
         &time::fhir_instant(st.started_at),
         &zone,
+        super::billing::OPERATIONS,
     );
     if let (Some(security), Some(rest)) = (
         super::oauth::capability_security(req, st),

@@ -5,9 +5,25 @@ use hms_fhir::model::Model;
 use crate::search::registry::{BUILTIN, Kind, Registry};
 use serde_json::{Value, json};
 
+/// A FHIR operation the server routes, for `rest[.resource].operation`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Operation {
+    /// Resource type for a type/instance-level operation; None for a system-level one.
+    pub resource: Option<&'static str>,
+    /// Name without the `$`.
+    pub name: &'static str,
+    /// Canonical URL of its OperationDefinition.
+    pub definition: &'static str,
+}
+
+fn operation_entry(o: &Operation) -> Value {
+    json!({"name": o.name, "definition": o.definition})
+}
+
 /// `zone`: what the search index reads dates without an offset in (see `time::Zone`), stated in
-/// the search documentation.
-pub fn statement(base: &str, date: &str, zone: &str) -> Value {
+/// the search documentation. `operations` are the ones the API layer actually routes (passed in
+/// so the statement cannot advertise an operation that has no route).
+pub fn statement(base: &str, date: &str, zone: &str, operations: &[Operation]) -> Value {
     let model = Model::r4();
     let resources: Vec<Value> = model
         .resource_types()
@@ -37,7 +53,12 @@ pub fn statement(base: &str, date: &str, zone: &str) -> Value {
                     .iter()
                     .map(|c| json!({"code": c}))
                     .collect();
-            json!({
+            let ops: Vec<Value> = operations
+                .iter()
+                .filter(|o| o.resource == Some(t))
+                .map(operation_entry)
+                .collect();
+            let mut entry = json!({
                 "type": t,
                 "profile": format!("http://hl7.org/fhir/StructureDefinition/{t}"),
                 "interaction": interactions,
@@ -49,10 +70,19 @@ pub fn statement(base: &str, date: &str, zone: &str) -> Value {
                 "conditionalUpdate": true,
                 "conditionalDelete": "single",
                 "searchParam": params,
-            })
+            });
+            if !ops.is_empty() {
+                entry["operation"] = Value::Array(ops);
+            }
+            entry
         })
         .collect();
-    json!({
+    let system_ops: Vec<Value> = operations
+        .iter()
+        .filter(|o| o.resource.is_none())
+        .map(operation_entry)
+        .collect();
+    let mut cs = json!({
         "resourceType": "CapabilityStatement",
         "status": "active",
         "date": date,
@@ -73,5 +103,9 @@ pub fn statement(base: &str, date: &str, zone: &str) -> Value {
                 {"name": "_type", "type": "token"}
             ],
         }],
-    })
+    });
+    if !system_ops.is_empty() {
+        cs["rest"][0]["operation"] = Value::Array(system_ops);
+    }
+    cs
 }

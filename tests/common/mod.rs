@@ -422,3 +422,79 @@ pub fn strip_server_meta(v: &Value) -> Value {
     }
     v
 }
+
+/// The Synthea provider bundles (load before the patients: their conditional references).
+pub const PROVIDERS: [&str; 2] = [
+    "synthea/hospitalInformation1633536936158.json",
+    "synthea/practitionerInformation1633536936158.json",
+];
+
+/// The Synthea patient bundles, sorted.
+pub fn patient_files() -> Vec<String> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/synthea");
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".json") && !n.contains("Information"))
+        .map(|n| format!("synthea/{n}"))
+        .collect();
+    v.sort();
+    v
+}
+
+/// A Python with pyx12 installed (pinned in .ci/requirements.txt), if any.
+pub fn pyx12() -> Option<&'static str> {
+    ["python3", "python"].into_iter().find(|py| {
+        std::process::Command::new(py)
+            .args(["-c", "import pyx12.scripts.x12valid"])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    })
+}
+
+/// Runs pyx12's x12valid on one interchange; Err(log) unless it says OK with no error.
+pub fn pyx12_check(py: &str, name: &str, text: &str) -> Result<(), String> {
+    pyx12_check_all(py, &[(name.to_string(), text.to_string())])
+}
+
+/// Runs pyx12's x12valid once over several interchanges (name, text); Err(log) unless it says OK
+/// for every file and logs no error.
+pub fn pyx12_check_all(py: &str, files: &[(String, String)]) -> Result<(), String> {
+    if files.is_empty() {
+        return Ok(());
+    }
+    let dir = std::env::temp_dir().join(format!(
+        "hms-billing-pyx12-{}",
+        uuid::Uuid::new_v4().simple()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let paths: Vec<std::path::PathBuf> = files
+        .iter()
+        .map(|(name, text)| {
+            let file = dir.join(name);
+            std::fs::write(&file, text).unwrap();
+            file
+        })
+        .collect();
+    let out = std::process::Command::new(py)
+        .args(["-m", "pyx12.scripts.x12valid", "--quiet"])
+        .args(&paths)
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    let log = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    // x12valid's exit status does not reflect validity: read its log (see crates/x12/README.md).
+    let ok = paths.iter().all(|f| {
+        let want = format!("{}: OK", f.display());
+        log.lines().any(|l| l.trim() == want)
+    });
+    let bad = log
+        .lines()
+        .any(|l| l.contains(" ERROR ") || l.contains("Traceback") || l.contains("Failure"));
+    if ok && !bad { Ok(()) } else { Err(log) }
+}

@@ -2,6 +2,8 @@
 
 use serde_json::Value;
 use thiserror::Error;
+use unicode_normalization::UnicodeNormalization;
+use unicode_normalization::char::is_combining_mark;
 
 use crate::claim::{ClaimExportInput, ClaimView};
 use crate::dates::fhir_to_x12_date;
@@ -24,10 +26,35 @@ pub enum ExportError {
     Missing(&'static str),
 }
 
-/// Make free text safe for X12: delimiters and control characters become
-/// spaces, runs of spaces collapse, and the text is cut to `max` characters.
+/// Folds text into X12's extended character set (printable ASCII): accents are dropped
+/// ("Godínez" → "Godinez"), a few letters are spelled out (ß → ss, æ → ae, ø → o), anything
+/// else becomes a space. pyx12 (and payers) reject other bytes.
+fn fold_to_x12_charset(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.nfd().filter(|c| !is_combining_mark(*c)) {
+        match c {
+            ' '..='~' => out.push(c),
+            'ß' => out.push_str("ss"),
+            'æ' => out.push_str("ae"),
+            'Æ' => out.push_str("AE"),
+            'œ' => out.push_str("oe"),
+            'Œ' => out.push_str("OE"),
+            'ø' => out.push('o'),
+            'Ø' => out.push('O'),
+            'đ' => out.push('d'),
+            'Đ' => out.push('D'),
+            'ł' => out.push('l'),
+            'Ł' => out.push('L'),
+            _ => out.push(' '),
+        }
+    }
+    out
+}
+
+/// Make free text safe for X12: folded to the X12 character set, delimiters and control
+/// characters become spaces, runs of spaces collapse, and the text is cut to `max` characters.
 pub fn clean(s: &str, max: usize, d: &Delimiters) -> String {
-    let replaced: String = s
+    let replaced: String = fold_to_x12_charset(s)
         .chars()
         .map(|c| {
             if d.is_reserved(c) || c.is_control() {

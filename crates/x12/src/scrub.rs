@@ -261,7 +261,8 @@ pub fn scrub_claim(input: &ClaimExportInput, today: &str) -> Vec<Edit> {
                     "no subscriber member id (NM1*IL MI)",
                 );
             }
-            if v.subscriber.is_none() {
+            // A self-subscribed patient that is missing is already `patient-missing`.
+            if !v.subscriber_is_patient && v.subscriber.is_none() {
                 e.err(
                     "subscriber-missing",
                     "Coverage.subscriber",

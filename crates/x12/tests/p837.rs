@@ -230,6 +230,18 @@ fn scrubber_flags_each_rule() {
         .unwrap()
         .retain(|r| r["resourceType"] != "RelatedPerson");
     has(&i, "subscriber-missing", "Coverage.subscriber");
+    // Self-subscribed and the patient missing: one edit, not a bogus "subscriber differs".
+    let mut i = med_00050();
+    i.claim["contained"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|r| r["resourceType"] != "Patient");
+    let codes: Vec<&str> = scrub_claim(&i, "2026-01-01")
+        .iter()
+        .map(|e| e.code)
+        .collect();
+    assert!(codes.contains(&"patient-missing"), "{codes:?}");
+    assert!(!codes.contains(&"subscriber-missing"), "{codes:?}");
 }
 
 #[test]
@@ -248,4 +260,18 @@ fn money_is_exact() {
     i.claim["total"] = serde_json::from_str("{\"value\": 33.63}").unwrap();
     let text = build_837p(&i, &env()).expect("export");
     assert!(text.contains("CLM*MED-00050*33.63***"), "{text}");
+}
+
+#[test]
+fn free_text_is_folded_to_the_x12_character_set() {
+    let d = hms_x12::Delimiters::default();
+    // Accents dropped, a few letters spelled out, other scripts and delimiters → spaces.
+    assert_eq!(
+        hms_x12::p837::clean("Godínez  Ærø*Straße 北 1", 60, &d),
+        "Godinez AEro Strasse 1"
+    );
+    assert_eq!(
+        hms_x12::p837::clean("Müller-Lüdenscheidt", 10, &d),
+        "Muller-Lud"
+    );
 }
