@@ -258,7 +258,7 @@ impl Hl7Ingest {
                         duplicate: true,
                     });
                 }
-                let text = error.message.clone();
+                let text = decide::without_nul(&error.message);
                 let ack = reply::ack(&frame, id, outcome, Some(error.clone()));
                 let status = match outcome {
                     Outcome::Reject => messages::REJECTED,
@@ -288,6 +288,11 @@ impl Hl7Ingest {
         tracing::info!(message_id = id, code = ?reply.code, "HL7 message refused");
         Ok(reply)
     }
+}
+
+/// The AR sent for a frame over `limit` bytes.
+pub fn too_large_ack(limit: usize) -> Vec<u8> {
+    reply::too_large(limit)
 }
 
 /// Errors that mean the database, not the data, failed: never acknowledged.
