@@ -1119,4 +1119,23 @@ async fn cli_does_not_wait_for_an_ack_with_msh15_ne_and_reports_a_too_large_fram
         ]
     );
     assert!(stored(&srv, "BIG-1").is_empty());
+    // The CLI shows that refusal (and fails), not a bare connection reset.
+    let file = dir.join("big.hl7");
+    std::fs::write(&file, &big).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_hms"))
+        .args(["hl7", "send", "--to", &srv.mllp()])
+        .arg(&file)
+        .env("HMS_LOG", "warn")
+        .output()
+        .unwrap();
+    let stdout = text(&out.stdout);
+    assert!(!out.status.success());
+    assert!(
+        stdout.starts_with(&format!("{}: AR\n", file.display())),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("||||frame too large (limit 1000 bytes)\n"),
+        "{stdout}"
+    );
 }

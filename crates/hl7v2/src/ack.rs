@@ -196,7 +196,7 @@ impl AckHeader {
         if !sep.is_ascii_punctuation() {
             return None;
         }
-        let (delimiters, reliable) = match Delimiters::from_header(&line) {
+        let (delimiters, msh2_ok) = match Delimiters::from_header(&line) {
             Ok((d, _, _)) => (d, true),
             Err(_) => (
                 Delimiters {
@@ -213,9 +213,13 @@ impl AckHeader {
             .component
             .and_then(|c| f(9).split(c).nth(1).map(str::to_owned))
             .unwrap_or_default();
-        // Without usable encoding characters (MSH-2) the sender's fields are typically shifted
-        // (`MSH|||||APP|...`): what sits at MSH-10..18 is some other field. Echo only the
-        // sender/receiver; MSA-2 stays empty and MSH-11/12 get defaults, original mode.
+        // Without usable encoding characters (MSH-2) the sender's fields may be shifted
+        // (`MSH|||||APP|...`): then what sits at MSH-10..18 is some other field. Unless MSH-9 and
+        // MSH-12 look like a message type and a version, echo only MSH-3..6; MSA-2 stays empty,
+        // MSH-11/12 get defaults, original mode.
+        let reliable = msh2_ok
+            || (plausible_message_type(&f(9), &delimiters)
+                && plausible_version(&f(12), &delimiters));
         let g = |n: usize| if reliable { f(n) } else { String::new() };
         Some(AckHeader {
             delimiters,
@@ -364,6 +368,15 @@ fn first_component<'a>(raw: &'a str, d: &Delimiters) -> &'a str {
 fn plausible_processing_id(raw: &str, d: &Delimiters) -> bool {
     let first = first_component(raw, d);
     first.len() == 1 && first.bytes().all(|b| b.is_ascii_uppercase())
+}
+
+/// `ADT^A04`, `ACK`: a three-character code first.
+fn plausible_message_type(raw: &str, d: &Delimiters) -> bool {
+    let first = first_component(raw, d);
+    first.len() == 3
+        && first
+            .bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
 }
 
 /// `2.5.1`, optionally `^...`: digits separated by dots.
