@@ -72,19 +72,60 @@ async fn send(files: Vec<std::path::PathBuf>, to: &str, timeout: u64) -> anyhow:
         let bytes =
             std::fs::read(&f).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", f.display()))?;
         let payload = hms_hl7v2::normalize_segment_terminators(&bytes).into_owned();
-        let ack = client.send(&payload).await?;
-        let code = msa_code(&ack).unwrap_or_else(|| "?".into());
-        if code != "AA" && code != "CA" {
-            failures += 1;
+        let parts = frames_of(&payload);
+        for (i, part) in parts.iter().enumerate() {
+            let name = if parts.len() > 1 {
+                format!("{} #{}", f.display(), i + 1)
+            } else {
+                f.display().to_string()
+            };
+            if no_ack_requested(part) {
+                client.send_only(part).await?;
+                println!("{name}: no ACK requested (MSH-15=NE)");
+                continue;
+            }
+            let ack = match client.send(part).await {
+                Ok(a) => a,
+                Err(e) => {
+                    println!("{name}: {e}");
+                    return Err(anyhow::anyhow!("{name}: {e}"));
+                }
+            };
+            let code = msa_code(&ack).unwrap_or_else(|| "?".into());
+            if code != "AA" && code != "CA" {
+                failures += 1;
+            }
+            println!("{name}: {code}");
+            println!(
+                "{}",
+                String::from_utf8_lossy(&ack).replace('\r', "\n").trim_end()
+            );
         }
-        println!("{}: {code}", f.display());
-        println!(
-            "{}",
-            String::from_utf8_lossy(&ack).replace('\r', "\n").trim_end()
-        );
     }
     if failures > 0 {
         anyhow::bail!("{failures} message(s) were not accepted");
     }
     Ok(())
+}
+
+/// One frame per message: a file holding several messages is split at each `MSH`. A batch
+/// (`FHS`/`BHS` envelope) is still sent whole, as before.
+fn frames_of(payload: &[u8]) -> Vec<&[u8]> {
+    let is_batch = payload
+        .split(|b| *b == b'\r')
+        .any(|l| l.starts_with(b"FHS") || l.starts_with(b"BHS"));
+    if is_batch {
+        return vec![payload];
+    }
+    let parts = hms_hl7v2::split_messages(payload);
+    if parts.is_empty() {
+        vec![payload]
+    } else {
+        parts
+    }
+}
+
+/// MSH-15 (accept acknowledgment type) is NE: the server sends no ACK, so none is awaited.
+fn no_ack_requested(message: &[u8]) -> bool {
+    hms_hl7v2::ack::AckHeader::sniff(message).is_some_and(|h| h.accept_ack_type.trim() == "NE")
 }

@@ -899,3 +899,243 @@ async fn mllp_tls_client_ca_refuses_peers_without_a_signed_certificate() {
         );
     }
 }
+
+/// The ACK with MSH-7 and MSH-10 (time, our control id) blanked, segments split for exact checks.
+fn ack_lines(ack: &[u8]) -> Vec<String> {
+    text(ack)
+        .split_terminator('\r')
+        .map(|l| {
+            if l.starts_with("MSH") {
+                let mut f: Vec<&str> = l.split('|').collect();
+                f[6] = "TS";
+                f[9] = "ID";
+                f.join("|")
+            } else {
+                l.to_string()
+            }
+        })
+        .collect()
+}
+
+#[actix_web::test]
+async fn a_frame_with_two_messages_gets_ar_and_the_cli_splits_files() {
+    for b in backends() {
+        let srv = TestServer::start(b);
+        let c = srv.client();
+        let m1 = A04.replace("CTRL-1", "TWO-1").replace("MRN-77", "MRN-T1");
+        let m2 = A04.replace("CTRL-1", "TWO-2").replace("MRN-77", "MRN-T2");
+        let mut m = client(&srv).await;
+        let ack = m.send(format!("{m1}{m2}").as_bytes()).await.unwrap();
+        assert_eq!(
+            ack_lines(&ack),
+            vec![
+                "MSH|^~\\&|HMS|HMS|REG|HOSP|TS||ACK^A04^ACK|ID|P|2.5.1",
+                "MSA|AR|TWO-1",
+                "ERR||MSH^2|100^Segment sequence error^HL70357|E||||a frame holds one message; a second MSH starts at segment 5",
+            ],
+            "{b:?}"
+        );
+        // Nothing of either message applied; the frame is kept as rejected.
+        for mrn in ["MRN-T1", "MRN-T2"] {
+            let q = format!("Patient?identifier=urn:hms:id:HOSP|{mrn}");
+            assert_eq!(count(&c, &q).await, 0, "{b:?} {mrn}");
+        }
+        assert_eq!(
+            stored(&srv, "TWO-1"),
+            vec![("rejected".into(), "AR".into())]
+        );
+        assert!(stored(&srv, "TWO-2").is_empty());
+
+        // `hms hl7 send FILE` sends each message of a file in its own frame.
+        let dir = std::env::temp_dir().join(format!("hms-two-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("two.hl7");
+        let m3 = A04.replace("CTRL-1", "TWO-3").replace("MRN-77", "MRN-T3");
+        let m4 = A04.replace("CTRL-1", "TWO-4").replace("MRN-77", "MRN-T4");
+        std::fs::write(&file, format!("{m3}{m4}").replace('\r', "\n")).unwrap();
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_hms"))
+            .args(["hl7", "send", "--to", &srv.mllp()])
+            .arg(&file)
+            .env("HMS_LOG", "warn")
+            .output()
+            .unwrap();
+        let stdout = text(&out.stdout);
+        assert!(out.status.success(), "{stdout} {}", text(&out.stderr));
+        let f = file.display();
+        assert!(stdout.contains(&format!("{f} #1: AA\n")), "{stdout}");
+        assert!(stdout.contains(&format!("{f} #2: AA\n")), "{stdout}");
+        assert!(stdout.contains("MSA|AA|TWO-3\n") && stdout.contains("MSA|AA|TWO-4\n"));
+        for mrn in ["MRN-T3", "MRN-T4"] {
+            one(&c, &format!("Patient?identifier=urn:hms:id:HOSP|{mrn}")).await;
+        }
+    }
+}
+
+#[actix_web::test]
+async fn nul_and_control_characters_get_ae_102_naming_the_field() {
+    for b in backends() {
+        let srv = TestServer::start(b);
+        let c = srv.client();
+        let mut m = client(&srv).await;
+        // (message, control id as listed, MSA-2 of the ACK, ERR-2, ERR-8)
+        let cases = [
+            (
+                A04.replace("CTRL-1", "NUL\0ID"),
+                "NUL\\X00\\ID",
+                "NUL\\X00\\ID",
+                "MSH^1^10",
+                "MSH-10 contains the control character U+0000",
+            ),
+            (
+                A04.replace("|REG|", "|RE\0G|").replace("CTRL-1", "NUL-3"),
+                "NUL-3",
+                "NUL-3",
+                "MSH^1^3",
+                "MSH-3 contains the control character U+0000",
+            ),
+            (
+                A04.replace("ADT^A04^ADT_A01", "ADT\0^A04^ADT_A01")
+                    .replace("CTRL-1", "NUL-9"),
+                "NUL-9",
+                "NUL-9",
+                "MSH^1^9",
+                "MSH-9 contains the control character U+0000",
+            ),
+            (
+                A04.replace("ROE^RICHARD", "ROE\\X00\\^RICHARD")
+                    .replace("CTRL-1", "NUL-PID"),
+                "NUL-PID",
+                "NUL-PID",
+                "PID^1^5",
+                "PID-5 contains the control character U+0000",
+            ),
+            // Formerly AE 207 with the FHIR JSON parser's message.
+            (
+                A04.replace("ROE^RICHARD", "ROE\u{1}^RICHARD")
+                    .replace("CTRL-1", "CTL-PID"),
+                "CTL-PID",
+                "CTL-PID",
+                "PID^1^5",
+                "PID-5 contains the control character U+0001",
+            ),
+        ];
+        for (msg, listed, msa2, erl, why) in cases {
+            let ack = m.send(msg.as_bytes()).await.unwrap();
+            assert!(!ack.contains(&0), "{b:?} raw NUL echoed: {}", text(&ack));
+            let lines = ack_lines(&ack);
+            assert_eq!(lines[1], format!("MSA|AE|{msa2}"), "{b:?} {}", text(&ack));
+            assert_eq!(
+                lines[2],
+                format!("ERR||{erl}|102^Data type error^HL70357|E||||{why}"),
+                "{b:?}"
+            );
+            assert_eq!(stored(&srv, listed), vec![("error".into(), "AE".into())]);
+        }
+        assert_eq!(
+            count(&c, "Patient?identifier=urn:hms:id:HOSP|MRN-77").await,
+            0
+        );
+        // Same connection still open and working.
+        let ack = m.send(A04.as_bytes()).await.unwrap();
+        assert_eq!(field(&ack, "MSA", 1), "AA", "{b:?}");
+    }
+}
+
+#[actix_web::test]
+async fn ack_header_of_a_bare_or_shifted_msh_uses_defaults() {
+    let srv = TestServer::start(Backend::Sqlite);
+    let mut m = client(&srv).await;
+    let ack = m.send(b"MSH|").await.unwrap();
+    assert_eq!(
+        ack_lines(&ack),
+        vec![
+            "MSH|^~\\&|||||TS||ACK^^ACK|ID|P|2.5.1",
+            "MSA|AR|",
+            "ERR||MSH^1^2|101^Required field missing^HL70357|E||||MSH-2 (encoding characters) is empty",
+        ]
+    );
+    // MSH-2 missing: every later field is shifted; nothing past MSH-6 is echoed.
+    let shifted = "MSH|||||ATK|HOSP|HMS|HMS|20240101||ADT^A04|CTRL|P|2.5.1\r";
+    let ack = m.send(shifted.as_bytes()).await.unwrap();
+    assert_eq!(
+        ack_lines(&ack),
+        vec![
+            "MSH|^~\\&||ATK|||TS||ACK^^ACK|ID|P|2.5.1",
+            "MSA|AR|",
+            "ERR||MSH^1^2|101^Required field missing^HL70357|E||||MSH-2 (encoding characters) is empty",
+        ]
+    );
+}
+
+#[actix_web::test]
+async fn cli_does_not_wait_for_an_ack_with_msh15_ne_and_reports_a_too_large_frame() {
+    let srv = TestServer::start_with(Backend::Sqlite, |c| c.mllp.max_frame_bytes = 1000);
+    let c = srv.client();
+    let dir = std::env::temp_dir().join(format!("hms-ne-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let ne = A04
+        .replace("CTRL-1", "NE-1")
+        .replace("|P|2.5.1\r", "|P|2.5.1|||NE|NE\r");
+    let file = dir.join("ne.hl7");
+    std::fs::write(&file, &ne).unwrap();
+    let started = std::time::Instant::now();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_hms"))
+        .args(["hl7", "send", "--to", &srv.mllp()])
+        .arg(&file)
+        .env("HMS_LOG", "warn")
+        .output()
+        .unwrap();
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout} {}", text(&out.stderr));
+    assert_eq!(
+        stdout,
+        format!("{}: no ACK requested (MSH-15=NE)\n", file.display())
+    );
+    assert!(started.elapsed() < Duration::from_secs(20));
+    for _ in 0..100 {
+        if !stored(&srv, "NE-1").is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        stored(&srv, "NE-1"),
+        vec![("processed".into(), "CA".into())]
+    );
+    one(&c, "Patient?identifier=urn:hms:id:HOSP|MRN-77").await;
+
+    // Over the listener's limit: an AR naming the limit, then the connection closes.
+    let big = A04
+        .replace("CTRL-1", "BIG-1")
+        .replace("ROE", &"R".repeat(5000));
+    let mut m = client(&srv).await;
+    let ack = m.send(big.as_bytes()).await.unwrap();
+    assert_eq!(
+        ack_lines(&ack),
+        vec![
+            "MSH|^~\\&|||||TS||ACK^^ACK|ID|P|2.5.1",
+            "MSA|AR|",
+            "ERR|||104^Value too long^HL70357|E||||frame too large (limit 1000 bytes)",
+        ]
+    );
+    assert!(stored(&srv, "BIG-1").is_empty());
+    // The CLI shows that refusal (and fails), not a bare connection reset.
+    let file = dir.join("big.hl7");
+    std::fs::write(&file, &big).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_hms"))
+        .args(["hl7", "send", "--to", &srv.mllp()])
+        .arg(&file)
+        .env("HMS_LOG", "warn")
+        .output()
+        .unwrap();
+    let stdout = text(&out.stdout);
+    assert!(!out.status.success());
+    assert!(
+        stdout.starts_with(&format!("{}: AR\n", file.display())),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("||||frame too large (limit 1000 bytes)\n"),
+        "{stdout}"
+    );
+}

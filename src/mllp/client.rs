@@ -47,10 +47,23 @@ impl MllpClient {
     }
 
     /// Frames and sends `payload`, then waits for the next ACK frame and returns its payload.
+    /// When the server stops reading (e.g. the frame is over its size limit) the ACK it sent before
+    /// closing is still read and returned.
     pub async fn send(&mut self, payload: &[u8]) -> Result<Vec<u8>, ClientError> {
+        if let Err(e) = self.send_only(payload).await {
+            return match self.next_frame().await {
+                Ok(ack) => Ok(ack),
+                Err(_) => Err(e),
+            };
+        }
+        self.next_frame().await
+    }
+
+    /// Frames and sends `payload` without waiting for an answer (MSH-15 = NE).
+    pub async fn send_only(&mut self, payload: &[u8]) -> Result<(), ClientError> {
         self.stream.write_all(&encode_frame(payload)).await?;
         self.stream.flush().await?;
-        self.next_frame().await
+        Ok(())
     }
 
     async fn next_frame(&mut self) -> Result<Vec<u8>, ClientError> {

@@ -3,7 +3,7 @@
 //! Backpressure: the socket is read again only after the ACK of the previous frame is written, so
 //! at most one read buffer plus one decoder frame (≤ max frame size) is held per connection.
 //! A frame cut off by the peer closing is discarded and never ACKed; junk between frames is logged
-//! and skipped; a frame over the size limit closes the connection (no ACK). When the message store
+//! and skipped; a frame over the size limit gets an AR naming the limit, then the connection closes. When the message store
 //! is unavailable no ACK is sent and the connection is closed, so the sender retries later.
 
 use std::net::SocketAddr;
@@ -82,9 +82,26 @@ pub async fn run<S: AsyncRead + AsyncWrite + Unpin>(
                 }
                 DecoderEvent::TooLarge { limit } => {
                     tracing::warn!(%peer, limit, "MLLP: frame larger than the limit; closing the connection");
+                    // Nothing of the frame is stored; tell the sender why before closing.
+                    let ack = crate::interactions::hl7_ingest::too_large_ack(limit);
+                    if write(&mut stream, &encode_frame(&ack)).await.is_ok() {
+                        let _ = stream.shutdown().await;
+                        drain(&mut stream, &mut buf).await;
+                    }
                     return End::TooLarge;
                 }
             }
+        }
+    }
+}
+
+/// Reads and discards what the peer still sends (for at most 2 s), so that closing does not
+/// reset the connection before the peer has read the refusal.
+async fn drain<S: AsyncRead + Unpin>(stream: &mut S, buf: &mut [u8]) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
+    while let Ok(Ok(n)) = tokio::time::timeout_at(deadline, stream.read(buf)).await {
+        if n == 0 {
+            break;
         }
     }
 }

@@ -196,12 +196,15 @@ impl AckHeader {
         if !sep.is_ascii_punctuation() {
             return None;
         }
-        let delimiters = match Delimiters::from_header(&line) {
-            Ok((d, _, _)) => d,
-            Err(_) => Delimiters {
-                field: sep,
-                ..Delimiters::default()
-            },
+        let (delimiters, msh2_ok) = match Delimiters::from_header(&line) {
+            Ok((d, _, _)) => (d, true),
+            Err(_) => (
+                Delimiters {
+                    field: sep,
+                    ..Delimiters::default()
+                },
+                false,
+            ),
         };
         let parts: Vec<&str> = line.split(sep).collect();
         // parts[n-1] is MSH-n for n ≥ 2.
@@ -210,19 +213,27 @@ impl AckHeader {
             .component
             .and_then(|c| f(9).split(c).nth(1).map(str::to_owned))
             .unwrap_or_default();
+        // Without usable encoding characters (MSH-2) the sender's fields may be shifted
+        // (`MSH|||||APP|...`): then what sits at MSH-10..18 is some other field. Unless MSH-9 and
+        // MSH-12 look like a message type and a version, echo only MSH-3..6; MSA-2 stays empty,
+        // MSH-11/12 get defaults, original mode.
+        let reliable = msh2_ok
+            || (plausible_message_type(&f(9), &delimiters)
+                && plausible_version(&f(12), &delimiters));
+        let g = |n: usize| if reliable { f(n) } else { String::new() };
         Some(AckHeader {
             delimiters,
             sending_application: f(3),
             sending_facility: f(4),
             receiving_application: f(5),
             receiving_facility: f(6),
-            trigger,
-            control_id: f(10),
-            processing_id: f(11),
-            version: f(12),
-            accept_ack_type: f(15),
-            application_ack_type: f(16),
-            charset: f(18),
+            trigger: if reliable { trigger } else { String::new() },
+            control_id: g(10),
+            processing_id: g(11),
+            version: g(12),
+            accept_ack_type: g(15),
+            application_ack_type: g(16),
+            charset: g(18),
         })
     }
 
@@ -285,17 +296,30 @@ impl AckHeader {
         } else {
             format!("ACK{c}{trigger}")
         };
+        let clean = |raw: &str| scrub_nul(raw, &d);
+        // An empty or misplaced MSH-11/12 (e.g. `MSH|` alone, or fields shifted by a missing MSH-2)
+        // must not leave the ACK header empty or echo another field: use the defaults instead.
+        let processing_id = if plausible_processing_id(&self.processing_id, &d) {
+            clean(&self.processing_id)
+        } else {
+            DEFAULT_PROCESSING_ID.to_owned()
+        };
+        let msh12 = if plausible_version(&self.version, &d) {
+            clean(&self.version)
+        } else {
+            DEFAULT_VERSION.to_owned()
+        };
         let mut msh = SegmentBuilder::msh(d)
-            .raw(&self.receiving_application)
-            .raw(&self.receiving_facility)
-            .raw(&self.sending_application)
-            .raw(&self.sending_facility)
+            .raw(&clean(&self.receiving_application))
+            .raw(&clean(&self.receiving_facility))
+            .raw(&clean(&self.sending_application))
+            .raw(&clean(&self.sending_facility))
             .text(&req.timestamp)?
             .raw("")
             .raw(&msh9)
             .text(&req.control_id)?
-            .raw(&self.processing_id)
-            .raw(&self.version);
+            .raw(&processing_id)
+            .raw(&msh12);
         if !self.charset.is_empty() {
             msh = msh
                 .raw("")
@@ -303,11 +327,11 @@ impl AckHeader {
                 .raw("")
                 .raw("")
                 .raw("")
-                .raw(&self.charset);
+                .raw(&clean(&self.charset));
         }
         let mut msa = SegmentBuilder::new("MSA", d)
             .raw(req.code.as_str())
-            .raw(&self.control_id);
+            .raw(&clean(&self.control_id));
         if let Some(t) = &req.text {
             msa = msa.text(t)?;
         }
@@ -326,6 +350,51 @@ impl AckHeader {
         .unwrap_or(Charset::Utf8);
         Ok(charset.encode(&text))
     }
+}
+
+/// MSH-11 of an ACK whose message gave none usable.
+pub const DEFAULT_PROCESSING_ID: &str = "P";
+/// MSH-12 of an ACK whose message gave none usable (the version the listener speaks).
+pub const DEFAULT_VERSION: &str = "2.5.1";
+
+fn first_component<'a>(raw: &'a str, d: &Delimiters) -> &'a str {
+    match d.component {
+        Some(c) => raw.split(c).next().unwrap_or(""),
+        None => raw,
+    }
+}
+
+/// Table 0103 values are one letter (`P`, `T`, `D`), optionally `^mode`.
+fn plausible_processing_id(raw: &str, d: &Delimiters) -> bool {
+    let first = first_component(raw, d);
+    first.len() == 1 && first.bytes().all(|b| b.is_ascii_uppercase())
+}
+
+/// `ADT^A04`, `ACK`: a three-character code first.
+fn plausible_message_type(raw: &str, d: &Delimiters) -> bool {
+    let first = first_component(raw, d);
+    first.len() == 3
+        && first
+            .bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+}
+
+/// `2.5.1`, optionally `^...`: digits separated by dots.
+fn plausible_version(raw: &str, d: &Delimiters) -> bool {
+    let first = first_component(raw, d);
+    first.contains('.')
+        && first
+            .split('.')
+            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// An echoed raw value with NUL written as `\X00\` (dropped without an escape character).
+fn scrub_nul(raw: &str, d: &Delimiters) -> String {
+    if !raw.contains('\0') {
+        return raw.to_owned();
+    }
+    let with = d.escape.map(|e| format!("{e}X00{e}")).unwrap_or_default();
+    raw.replace('\0', &with)
 }
 
 fn err_segment(

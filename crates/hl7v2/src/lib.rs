@@ -15,5 +15,5 @@ pub mod outbound;
 
 pub use message::{
     Charset, Component, Delimiters, Field, Message, ParseError, Repetition, Segment,
-    SegmentBuilder, Subcomponent, normalize_segment_terminators, parse_batch,
+    SegmentBuilder, Subcomponent, normalize_segment_terminators, parse_batch, split_messages,
 };

@@ -163,3 +163,55 @@ fn ar_for_unparseable_message() {
     assert!(build_ack_for_unparsed(b"", &r).is_err());
     assert!(build_ack_for_unparsed(b"garbage", &r).is_err());
 }
+
+#[test]
+fn ack_never_echoes_raw_nul_and_defaults_unusable_msh11_msh12() {
+    let m =
+        Message::parse(b"MSH|^~\\&|A\0PP|FAC|HMS|HMS|20240101||ADT^A04|C\0ID|20240101|ADT^A04\r")
+            .unwrap();
+    let mut r = req(AckCode::AE);
+    r.error = Some(AckError {
+        location: None,
+        code: 102,
+        message: "bad \0 value".into(),
+    });
+    assert_eq!(
+        s(build_ack(&m, &r).unwrap()),
+        "MSH|^~\\&|HMS|HMS|A\\X00\\PP|FAC|20240102153000+0100||ACK^A04^ACK|ACK0001|P|2.5.1\r\
+         MSA|AE|C\\X00\\ID\r\
+         ERR|||102^Data type error^HL70357|E||||bad \\X00\\ value\r"
+    );
+}
+
+#[test]
+fn sniffed_header_without_msh2_echoes_nothing_past_msh6() {
+    let h =
+        AckHeader::sniff(b"MSH|||||ATK|HOSP|HMS|HMS|20240101||ADT^A04|CTRL|P|2.5.1|AL\r").unwrap();
+    assert_eq!(h.mode(), AckMode::Original);
+    assert_eq!(
+        s(h.build(&req(AckCode::AR)).unwrap()),
+        "MSH|^~\\&||ATK|||20240102153000+0100||ACK^^ACK|ACK0001|P|2.5.1\rMSA|AR|\r"
+    );
+}
+
+#[test]
+fn second_msh_and_control_characters_are_found() {
+    let two =
+        b"MSH|^~\\&|A|B|C|D|1||ADT^A04|1|P|2.5.1\rPID|1\rMSH|^~\\&|A|B|C|D|1||ADT^A04|2|P|2.5.1\r";
+    assert_eq!(Message::parse(two).unwrap().second_msh(), Some(3));
+    let parts = hms_hl7v2::split_messages(two);
+    assert_eq!(parts.len(), 2);
+    assert!(
+        parts[0].ends_with(b"PID|1\r") && parts[1].starts_with(b"MSH|^~\\&|A|B|C|D|1||ADT^A04|2|")
+    );
+    let one = b"MSH|^~\\&|A|B|C|D|1||ADT^A04|1|P|2.5.1\rPID|1||X||A\\X00\\B\rPID|2||Y||\x01\r";
+    let m = Message::parse(one).unwrap();
+    assert_eq!(m.second_msh(), None);
+    let (at, c) = m.find_control_char().unwrap();
+    assert_eq!(
+        (at.segment.as_str(), at.sequence, at.field, c),
+        ("PID", 1, Some(5), '\0')
+    );
+    let m = Message::parse(&one[..one.len() - 16]).unwrap();
+    assert!(m.find_control_char().is_none(), "tab/LF are allowed");
+}

@@ -50,9 +50,9 @@ impl Frame {
         let content_hash = digest.as_ref().iter().map(|b| format!("{b:02x}")).collect();
         let (app, fac, cid) = match &self.header {
             Some(h) => (
-                h.sending_application.clone(),
-                h.sending_facility.clone(),
-                h.control_id.clone(),
+                without_nul(&h.sending_application),
+                without_nul(&h.sending_facility),
+                without_nul(&h.control_id),
             ),
             None => Default::default(),
         };
@@ -66,15 +66,23 @@ impl Frame {
 
     /// `ADT^A04` (MSH-9.1^MSH-9.2), or what could be read of it.
     pub fn msg_type(&self) -> String {
-        match &self.parsed {
+        let t = match &self.parsed {
             Ok(m) => format!("{}^{}", m.message_code(), m.trigger_event()),
             Err(_) => self
                 .header
                 .as_ref()
                 .map(|h| format!("?^{}", h.trigger))
                 .unwrap_or_else(|| "?".into()),
-        }
+        };
+        without_nul(&t)
     }
+}
+
+/// Text columns (PostgreSQL) cannot hold NUL: such a message is stored with its raw bytes intact
+/// (a bytea/blob column) and its key/type/error columns with NUL written as `\X00\`; it is then
+/// refused (AE 102) by [`decide`].
+pub fn without_nul(s: &str) -> String {
+    s.replace('\0', "\\X00\\")
 }
 
 /// The processing decision for a stored frame.
@@ -99,6 +107,39 @@ pub fn decide(frame: &Frame, mapping: &MappingConfig) -> Decision {
             };
         }
     };
+    // Checked before anything else reads the content: the rest would be dropped or mis-stored.
+    if let Some(n) = msg.second_msh() {
+        return Decision::Refuse {
+            outcome: Outcome::Reject,
+            error: AckError {
+                location: Some(ErrorLocation {
+                    segment: "MSH".into(),
+                    sequence: 2,
+                    field: None,
+                    component: None,
+                }),
+                code: 100,
+                message: format!("a frame holds one message; a second MSH starts at segment {n}"),
+            },
+        };
+    }
+    // A data type error (AE 102), not a storage failure or a 207 from the FHIR JSON parser.
+    if let Some((at, c)) = msg.find_control_char() {
+        let field = at.field.map(|f| format!("-{f}")).unwrap_or_default();
+        let message = format!(
+            "{}{field} contains the control character U+{:04X}",
+            at.segment,
+            u32::from(c)
+        );
+        return Decision::Refuse {
+            outcome: Outcome::Error,
+            error: AckError {
+                location: Some(at),
+                code: 102,
+                message,
+            },
+        };
+    }
     let msh_err = |field: usize, code: u16, message: String| Decision::Refuse {
         outcome: Outcome::Reject,
         error: AckError {

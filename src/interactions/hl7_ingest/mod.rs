@@ -268,7 +268,7 @@ impl Hl7Ingest {
                         duplicate: true,
                     });
                 }
-                let text = error.message.clone();
+                let text = decide::without_nul(&error.message);
                 let ack = reply::ack(&frame, id, outcome, Some(error.clone()));
                 let status = match outcome {
                     Outcome::Reject => messages::REJECTED,
@@ -334,6 +334,11 @@ fn import_record(
         Some(e) => format!("HL7 v2 message {message_id} not applied: {e}"),
     });
     r
+}
+
+/// The AR sent for a frame over `limit` bytes.
+pub fn too_large_ack(limit: usize) -> Vec<u8> {
+    reply::too_large(limit)
 }
 
 /// Errors that mean the database, not the data, failed: never acknowledged.

@@ -57,3 +57,20 @@ pub fn ack(frame: &Frame, id: i64, outcome: Outcome, error: Option<AckError>) ->
         .ok();
     Ack { code, bytes }
 }
+
+/// AR for a frame over the listener's size limit (nothing of it was read or stored).
+pub fn too_large(limit: usize) -> Vec<u8> {
+    let timestamp = chrono::Utc::now().format("%Y%m%d%H%M%S+0000").to_string();
+    let req = AckRequest {
+        code: AckCode::AR,
+        control_id: "HMS-TOO-LARGE".into(),
+        timestamp,
+        text: None,
+        error: Some(AckError {
+            location: None,
+            code: 104,
+            message: format!("frame too large (limit {limit} bytes)"),
+        }),
+    };
+    build_ack_for_unparsed(FALLBACK_MSH, &req).unwrap_or_default()
+}

@@ -86,7 +86,7 @@ pub fn unescape(raw: &str, d: &Delimiters, charset: Charset) -> String {
 }
 
 /// Escapes plain text so it can be placed in a field/component/sub-component.
-/// CR and LF become `\X0D\` / `\X0A\` (CR is the segment terminator).
+/// CR, LF and NUL become `\X0D\` / `\X0A\` / `\X00\` (CR is the segment terminator).
 pub fn escape(text: &str, d: &Delimiters) -> Result<String, EscapeError> {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
@@ -106,6 +106,9 @@ pub fn escape(text: &str, d: &Delimiters) -> Result<String, EscapeError> {
             Some("X0D")
         } else if c == '\n' {
             Some("X0A")
+        } else if c == '\0' {
+            // Never put a raw NUL on the wire (receivers and databases choke on it).
+            Some("X00")
         } else {
             None
         };

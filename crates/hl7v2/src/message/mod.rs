@@ -279,6 +279,82 @@ impl Message {
     }
 }
 
+impl Message {
+    /// 1-based number (among all segments) of a second `MSH`: a frame must hold one message, and
+    /// silently ignoring the rest would lose data.
+    pub fn second_msh(&self) -> Option<usize> {
+        self.all_segments()
+            .enumerate()
+            .filter(|(_, s)| s.id() == "MSH")
+            .nth(1)
+            .map(|(i, _)| i + 1)
+    }
+
+    /// Where the first control character is (C0 other than TAB, LF, CR), raw or decoded from an
+    /// escape such as `\X00\` or `\X01\` (field level; MSH-1/MSH-2 are checked raw). Control
+    /// characters are not text in any HL7 data type, FHIR strings cannot hold them, and
+    /// PostgreSQL cannot store NUL in text columns.
+    pub fn find_control_char(&self) -> Option<(ErrorLocation, char)> {
+        let bad = |s: &str| {
+            s.chars()
+                .find(|c| c.is_ascii_control() && !matches!(c, '\t' | '\n' | '\r' | '\x7f'))
+        };
+        let mut seen: Vec<(&str, usize)> = Vec::new();
+        for seg in self.all_segments() {
+            let sequence = match seen.iter_mut().find(|(id, _)| *id == seg.id()) {
+                Some((_, n)) => {
+                    *n += 1;
+                    *n
+                }
+                None => {
+                    seen.push((seg.id(), 1));
+                    1
+                }
+            };
+            let at = |field: Option<usize>| ErrorLocation {
+                segment: seg.id().chars().filter(|c| !c.is_ascii_control()).collect(),
+                sequence,
+                field,
+                component: None,
+            };
+            for n in 1..=seg.field_count() {
+                let f = seg.field(n);
+                if let Some(c) = bad(f.raw()).or_else(|| bad(&f.text())) {
+                    return Some((at(Some(n)), c));
+                }
+            }
+            if let Some(c) = bad(seg.raw()) {
+                return Some((at(None), c));
+            }
+        }
+        None
+    }
+}
+
+/// Splits wire bytes (CR-terminated segments) into one slice per message, each starting at a
+/// segment `MSH`. Bytes before the first `MSH` stay with the first message. Used by senders that
+/// must put each message in its own frame.
+pub fn split_messages(bytes: &[u8]) -> Vec<&[u8]> {
+    let mut starts = vec![0];
+    let mut at_line_start = true;
+    for (i, b) in bytes.iter().enumerate() {
+        if at_line_start && i > 0 && bytes.get(i..i + 3) == Some(b"MSH") {
+            starts.push(i);
+        }
+        at_line_start = *b == b'\r';
+    }
+    let mut out = Vec::new();
+    for (k, s) in starts.iter().enumerate() {
+        let e = starts.get(k + 1).copied().unwrap_or(bytes.len());
+        if let Some(part) = bytes.get(*s..e)
+            && !part.iter().all(|b| b.is_ascii_whitespace())
+        {
+            out.push(part);
+        }
+    }
+    out
+}
+
 /// Splits a batch (`FHS`/`BHS` ... `BTS`/`FTS`) or a plain concatenation of messages
 /// into messages. Envelope segments are validated for delimiters but not returned.
 pub fn parse_batch(bytes: &[u8]) -> Result<Vec<Message>, ParseError> {
