@@ -312,6 +312,17 @@ async fn search_edges_and_batch_handling() {
             .await;
         assert_eq!(r.status, 201, "{}", r.text());
 
+        // Over 32 KiB of URL: 414 with an OperationOutcome (not the codec's bare error).
+        let r = c.get(&format!("Patient?name={}", "a".repeat(40_000))).await;
+        assert_eq!(r.status, 414, "{}", r.text());
+        assert_eq!(r.outcome()[0].0, "too-costly");
+        assert_eq!(
+            c.get(&format!("Patient?name={}", "a".repeat(30_000)))
+                .await
+                .status,
+            200
+        );
+
         let batch = json!({"resourceType": "Bundle", "type": "batch", "entry": [
             {"request": {"method": "GET", "url": "Patient?_id=p1&foo=1"}},
             {"request": {"method": "GET", "url": "Patient"}}

@@ -685,6 +685,7 @@ impl CloneShallow for Error {
             Error::Conflict(m) => Error::Conflict(m.clone()),
             Error::PreconditionFailed(m) => Error::PreconditionFailed(m.clone()),
             Error::PayloadTooLarge(m) => Error::PayloadTooLarge(m.clone()),
+            Error::UriTooLong(m) => Error::UriTooLong(m.clone()),
             Error::UnsupportedMediaType(m) => Error::UnsupportedMediaType(m.clone()),
             Error::NotImplemented(m) => Error::NotImplemented(m.clone()),
             Error::Unavailable(m) => Error::Unavailable(m.clone()),
