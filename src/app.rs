@@ -251,6 +251,7 @@ pub fn build(config: Config, store: Store) -> Result<Built, StartError> {
             .wrap(from_fn(api::edge::ratelimit::limit_ip))
             .wrap(from_fn(api::edge::cors::cors))
             .wrap(from_fn(api::edge::hosts::check_host))
+            .wrap(from_fn(api::edge::uri::check_length))
             .wrap(from_fn(api::metrics::track))
             .wrap(from_fn(api::security_headers))
             .wrap(from_fn(api::request_log))

@@ -37,6 +37,9 @@ pub enum Error {
     /// 413
     #[error("payload too large: {0}")]
     PayloadTooLarge(String),
+
+    #[error("URI too long: {0}")]
+    UriTooLong(String),
     /// 429: a rate limit was exceeded; try again after `retry_after_secs`.
     #[error("too many requests: {message}")]
     TooManyRequests {

@@ -410,6 +410,7 @@ async fn send(sink: &Sink, u: Unit, report: &mut Report) {
             let opts = Options {
                 respond: Respond::Minimal,
                 max_entries: usize::MAX,
+                strict: false,
             };
             match transaction::process_with(services, u.bundle, base, &opts) {
                 Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| (500, e.to_string())),

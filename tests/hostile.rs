@@ -4,6 +4,7 @@
 mod common;
 
 use common::{TestServer, backends};
+use serde_json::json;
 
 fn bodies() -> Vec<(&'static str, Vec<u8>)> {
     let deep_arrays = format!(
@@ -122,5 +123,233 @@ async fn oversized_body_is_413() {
             .await;
         assert_eq!(r.status, 413);
         assert_eq!(r.outcome()[0].0, "too-costly");
+    }
+}
+
+/// A NUL (or other C0 control) in any search value is a 400 naming the parameter, on every path
+/// that runs a search: PostgreSQL cannot even compare text holding NUL, so it used to be a 500.
+#[actix_web::test]
+async fn control_characters_in_search_values_are_400() {
+    use awc::http::Method;
+    for b in backends() {
+        let srv = TestServer::start(b);
+        let c = srv.client();
+        let p = json!({"resourceType": "Patient", "id": "p1", "name": [{"family": "Ab"}]});
+        assert_eq!(c.put("Patient/p1", &p).await.status, 201);
+        let searches = [
+            ("Patient?name=a%00b", "name"),
+            ("Patient?identifier=%00", "identifier"),
+            ("Patient?_id=%00", "_id"),
+            ("Patient?_tag=%00", "_tag"),
+            ("Patient?_profile=%00", "_profile"),
+            ("Patient?_source=%00", "_source"),
+            ("Patient?name:exact=%00", "name:exact"),
+            ("Patient?gender:text=%00", "gender:text"),
+            (
+                "Patient?general-practitioner.name=%00",
+                "general-practitioner.name",
+            ),
+            ("Patient?name=a%1Bb", "name"),
+            ("?_type=Patient&name=%00", "name"),
+            ("Patient?na%00me=x", "na\\0me"),
+        ];
+        for (path, param) in searches {
+            let r = c.get(path).await;
+            assert_eq!(r.status, 400, "{b:?} {path}: {}", r.text());
+            let o = r.outcome();
+            assert_eq!(o[0].0, "invalid", "{path}");
+            assert_eq!(o[0].2, vec![param.to_string()], "{path}");
+            assert!(o[0].1.contains("control character"), "{path}: {}", o[0].1);
+        }
+        // TAB is allowed (it is only text): a normal empty result, not an error.
+        let r = c.get("Patient?name=a%09b").await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        assert_eq!(r.json()["total"], 0);
+
+        let newp = json!({"resourceType": "Patient", "name": [{"family": "Cd"}]});
+        let r = c
+            .post_h("Patient", &newp, &[("if-none-exist", "name=a%00")])
+            .await;
+        assert_eq!(r.status, 400, "{}", r.text());
+        assert_eq!(r.outcome()[0].2, vec!["name".to_string()]);
+        let r = c.put("Patient?identifier=%00", &newp).await;
+        assert_eq!(r.status, 400, "{}", r.text());
+        assert_eq!(r.outcome()[0].2, vec!["identifier".to_string()]);
+        let r = c.send(Method::DELETE, "Patient?name=%00", &[], None).await;
+        assert_eq!(r.status, 400, "{}", r.text());
+        assert_eq!(r.outcome()[0].2, vec!["name".to_string()]);
+
+        let batch = json!({"resourceType": "Bundle", "type": "batch", "entry": [
+            {"request": {"method": "GET", "url": "Patient?name=%00"}},
+            {"request": {"method": "GET", "url": "Patient?_id=p1"}}
+        ]});
+        let r = c.post("", &batch).await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        let v = r.json();
+        assert!(
+            v["entry"][0]["response"]["status"]
+                .as_str()
+                .unwrap()
+                .starts_with("400"),
+            "{v}"
+        );
+        assert_eq!(
+            v["entry"][0]["response"]["outcome"]["issue"][0]["expression"],
+            json!(["name"])
+        );
+        assert_eq!(v["entry"][1]["resource"]["total"], 1, "{v}");
+
+        // Nothing changed: p1 is the only patient, still at version 1.
+        let all = c.get("Patient").await.json();
+        assert_eq!(all["total"], 1);
+        assert_eq!(all["entry"][0]["resource"]["meta"]["versionId"], "1");
+    }
+}
+
+/// A body string holding NUL is refused before it reaches the database (PostgreSQL included),
+/// naming the element.
+#[actix_web::test]
+async fn nul_in_a_body_string_names_the_element() {
+    for b in backends() {
+        let srv = TestServer::start(b);
+        let c = srv.client();
+        let r = c
+            .post_raw(
+                "Patient",
+                br#"{"resourceType":"Patient","name":[{"family":"a\u0000b"}]}"#.to_vec(),
+                &[("content-type", "application/fhir+json")],
+            )
+            .await;
+        assert_eq!(r.status, 400, "{b:?}: {}", r.text());
+        let o = r.outcome();
+        assert_eq!(o[0].0, "structure");
+        assert_eq!(o[0].2, vec!["Patient.name[0].family".to_string()], "{b:?}");
+        assert!(o[0].1.contains("U+0000"), "{}", o[0].1);
+    }
+}
+
+/// Host, X-Forwarded-Host and Forwarded host become the base of Location and Bundle links: a
+/// value that is not an authority is a 400 naming Host, even without an allow-list.
+#[actix_web::test]
+async fn malformed_host_headers_are_400() {
+    for b in backends() {
+        let srv = TestServer::start(b);
+        let c = srv.client();
+        let p = json!({"resourceType": "Patient"});
+        for (h, v) in [
+            ("host", "evil.example\"><script>"),
+            ("host", "a b"),
+            ("host", "evil.example/x"),
+            ("host", "user@evil.example"),
+            ("x-forwarded-host", "evil.example\"><script>"),
+            ("forwarded", "host=\"evil<x>\""),
+        ] {
+            let r = c.post_h("Patient", &p, &[(h, v)]).await;
+            assert_eq!(r.status, 400, "{h}: {v}: {}", r.text());
+            assert!(r.header("location").is_none());
+            let o = r.outcome();
+            assert_eq!(o[0].0, "invalid");
+            assert_eq!(o[0].2, vec!["Host".to_string()], "{h}: {v}");
+        }
+        let r = c
+            .get_h("Patient", &[("x-forwarded-proto", "javascript\"><")])
+            .await;
+        assert_eq!(r.status, 400, "{}", r.text());
+        assert_eq!(r.outcome()[0].2, vec!["X-Forwarded-Proto".to_string()]);
+        // Nothing was created; well-formed hosts still work.
+        assert_eq!(c.get("Patient").await.json()["total"], 0);
+        for host in ["fhir.example.org:8443", "[::1]:8080", "10.0.0.1"] {
+            let r = c.post_h("Patient", &p, &[("host", host)]).await;
+            assert_eq!(r.status, 201, "{host}: {}", r.text());
+            assert!(
+                r.header("location")
+                    .unwrap()
+                    .starts_with(&format!("http://{host}/fhir/Patient/")),
+                "{:?}",
+                r.header("location")
+            );
+        }
+    }
+}
+
+/// Malformed `_has` is refused, an empty value is ignored (R4), only UTF-8 bodies are read, and
+/// batch GET entries follow the Bundle request's Prefer handling (lenient unless strict).
+#[actix_web::test]
+async fn search_edges_and_batch_handling() {
+    for b in backends() {
+        let srv = TestServer::start(b);
+        let c = srv.client();
+        let p = json!({"resourceType": "Patient", "id": "p1", "name": [{"family": "Ab"}]});
+        assert_eq!(c.put("Patient/p1", &p).await.status, 201);
+
+        let r = c.get("Patient?_has=x").await;
+        assert_eq!(r.status, 400, "{}", r.text());
+        assert_eq!(r.outcome()[0].2, vec!["_has".to_string()]);
+
+        let r = c.get("Patient?name=").await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        let v = r.json();
+        assert_eq!(v["total"], 1);
+        assert_eq!(v["entry"][0]["resource"]["id"], "p1");
+        let r = c.get("Patient?name=&family=Zz").await.json();
+        assert_eq!(r["total"], 0);
+
+        let r = c
+            .post_raw(
+                "Patient",
+                br#"{"resourceType":"Patient"}"#.to_vec(),
+                &[("content-type", "application/fhir+json; charset=latin1")],
+            )
+            .await;
+        assert_eq!(r.status, 415, "{}", r.text());
+        assert_eq!(r.outcome()[0].0, "not-supported");
+        let r = c
+            .post_raw(
+                "Patient",
+                br#"{"resourceType":"Patient"}"#.to_vec(),
+                &[("content-type", "application/fhir+json; charset=UTF-8")],
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.text());
+
+        // Over 32 KiB of URL: 414 with an OperationOutcome (not the codec's bare error).
+        let r = c.get(&format!("Patient?name={}", "a".repeat(40_000))).await;
+        assert_eq!(r.status, 414, "{}", r.text());
+        assert_eq!(r.outcome()[0].0, "too-costly");
+        assert_eq!(
+            c.get(&format!("Patient?name={}", "a".repeat(30_000)))
+                .await
+                .status,
+            200
+        );
+
+        let batch = json!({"resourceType": "Bundle", "type": "batch", "entry": [
+            {"request": {"method": "GET", "url": "Patient?_id=p1&foo=1"}},
+            {"request": {"method": "GET", "url": "Patient"}}
+        ]});
+        let v = c.post("", &batch).await.json();
+        assert_eq!(v["entry"][0]["response"]["status"], "200 OK", "{v}");
+        assert_eq!(v["entry"][0]["resource"]["total"], 1, "{v}");
+        assert_eq!(
+            v["entry"][0]["resource"]["entry"][0]["resource"]["id"],
+            "p1"
+        );
+        assert_eq!(v["entry"][1]["resource"]["total"], 2, "{v}");
+        let v = c
+            .post_h("", &batch, &[("prefer", "handling=strict")])
+            .await
+            .json();
+        assert!(
+            v["entry"][0]["response"]["status"]
+                .as_str()
+                .unwrap()
+                .starts_with("400"),
+            "{v}"
+        );
+        assert_eq!(
+            v["entry"][0]["response"]["outcome"]["issue"][0]["expression"],
+            json!(["foo"])
+        );
+        assert_eq!(v["entry"][1]["resource"]["total"], 2, "{v}");
     }
 }

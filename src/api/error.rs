@@ -45,6 +45,7 @@ pub fn classify(e: &Error) -> (StatusCode, &'static str) {
         Error::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
         Error::PreconditionFailed(_) => (StatusCode::PRECONDITION_FAILED, "conflict"),
         Error::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "too-costly"),
+        Error::UriTooLong(_) => (StatusCode::URI_TOO_LONG, "too-costly"),
         Error::UnsupportedMediaType(_) => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "not-supported"),
         Error::TooManyRequests { .. } => (StatusCode::TOO_MANY_REQUESTS, "throttled"),
         Error::Unprocessable(_) => (StatusCode::UNPROCESSABLE_ENTITY, "business-rule"),
@@ -98,6 +99,7 @@ fn message_of(e: &Error) -> String {
         | Error::Conflict(m)
         | Error::PreconditionFailed(m)
         | Error::PayloadTooLarge(m)
+        | Error::UriTooLong(m)
         | Error::UnsupportedMediaType(m)
         | Error::NotImplemented(m)
         | Error::Unavailable(m)

@@ -64,7 +64,18 @@ pub fn check_accept(req: &HttpRequest) -> Result<(), Error> {
     }
 }
 
-/// Request bodies must be FHIR JSON (a missing Content-Type is read as JSON).
+/// The `charset` parameter of a media type, if any (quotes removed).
+fn charset(ct: &str) -> Option<String> {
+    ct.split(';').skip(1).find_map(|p| {
+        let (k, v) = p.split_once('=')?;
+        k.trim()
+            .eq_ignore_ascii_case("charset")
+            .then(|| v.trim().trim_matches('"').to_ascii_lowercase())
+    })
+}
+
+/// Request bodies must be FHIR JSON (a missing Content-Type is read as JSON) in UTF-8: the body
+/// is parsed as UTF-8, so another declared charset would be misread.
 pub fn check_content_type(req: &HttpRequest) -> Result<(), Error> {
     match req
         .headers()
@@ -72,7 +83,13 @@ pub fn check_content_type(req: &HttpRequest) -> Result<(), Error> {
         .map(|v| v.to_str().unwrap_or(""))
     {
         None => Ok(()),
-        Some(ct) if is_json_type(ct) => Ok(()),
+        Some(ct) if is_json_type(ct) => match charset(ct) {
+            None => Ok(()),
+            Some(c) if c == "utf-8" || c == "utf8" => Ok(()),
+            Some(c) => Err(Error::UnsupportedMediaType(format!(
+                "Content-Type charset {c:?} is not supported; FHIR JSON is UTF-8"
+            ))),
+        },
         Some(ct) => Err(Error::UnsupportedMediaType(format!(
             "Content-Type {ct:?} is not supported; send application/fhir+json"
         ))),
@@ -175,6 +192,28 @@ mod tests {
             .insert_header(("accept", "text/html"))
             .to_http_request();
         assert!(check_accept(&r).is_ok());
+    }
+
+    #[test]
+    fn content_type_charset() {
+        let ct = |v: &str| {
+            check_content_type(
+                &TestRequest::default()
+                    .insert_header(("content-type", v))
+                    .to_http_request(),
+            )
+        };
+        assert!(ct("application/fhir+json").is_ok());
+        assert!(ct("application/fhir+json; charset=UTF-8").is_ok());
+        assert!(ct("application/json;charset=\"utf-8\"").is_ok());
+        assert!(matches!(
+            ct("application/fhir+json; charset=latin1"),
+            Err(Error::UnsupportedMediaType(_))
+        ));
+        assert!(matches!(
+            ct("application/fhir+json; charset=utf-16"),
+            Err(Error::UnsupportedMediaType(_))
+        ));
     }
 
     #[test]

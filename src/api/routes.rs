@@ -665,8 +665,10 @@ async fn transaction(req: &HttpRequest, payload: Payload, st: &AppState, g: &Gua
             body = serde_json::to_vec(&kept).map_err(|e| Error::Internal(e.to_string()))?;
         }
     }
+    let prefer = negotiate::prefer(req);
     let opts = transaction::Options {
-        respond: match negotiate::prefer(req).ret {
+        strict: prefer.strict,
+        respond: match prefer.ret {
             negotiate::Return::Minimal => Respond::Minimal,
             negotiate::Return::Representation => Respond::Representation,
             negotiate::Return::OperationOutcome => Respond::OperationOutcome,

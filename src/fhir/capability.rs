@@ -25,6 +25,7 @@ fn operation_entry(o: &Operation) -> Value {
 /// so the statement cannot advertise an operation that has no route).
 pub fn statement(base: &str, date: &str, zone: &str, operations: &[Operation]) -> Value {
     let model = Model::r4();
+    let rev = revinclude_sources();
     let resources: Vec<Value> = model
         .resource_types()
         .into_iter()
@@ -49,12 +50,13 @@ pub fn statement(base: &str, date: &str, zone: &str, operations: &[Operation]) -
                 })
                 .collect();
             let interactions: Vec<Value> =
-                ["read", "vread", "update", "delete", "history-instance", "history-type", "create", "search-type"]
+                ["read", "vread", "update", "patch", "delete", "history-instance", "history-type", "create", "search-type"]
                     .iter()
                     .map(|c| json!({"code": c}))
                     .collect();
-            let ops: Vec<Value> = operations
+            let ops: Vec<Value> = BUILTIN_OPERATIONS
                 .iter()
+                .chain(operations)
                 .filter(|o| o.resource == Some(t))
                 .map(operation_entry)
                 .collect();
@@ -70,6 +72,8 @@ pub fn statement(base: &str, date: &str, zone: &str, operations: &[Operation]) -
                 "conditionalUpdate": true,
                 "conditionalDelete": "single",
                 "searchParam": params,
+                "searchInclude": search_includes(t),
+                "searchRevInclude": rev.get(t).cloned().unwrap_or_default(),
             });
             if !ops.is_empty() {
                 entry["operation"] = Value::Array(ops);
@@ -96,7 +100,12 @@ pub fn statement(base: &str, date: &str, zone: &str, operations: &[Operation]) -
             "mode": "server",
             "documentation": format!("Search: every R4 SearchParameter listed per type, with _sort, _count, _include/_revinclude (:iterate), _total, _summary, _elements, chaining, _has and compartment search. Unknown parameters are ignored (reported in an OperationOutcome entry) unless Prefer: handling=strict, which makes them a 400. A date or dateTime without an offset is read in the time zone {zone}."),
             "resource": resources,
-            "interaction": [{"code": "history-system"}, {"code": "search-system"}],
+            "interaction": [
+                {"code": "transaction"},
+                {"code": "batch"},
+                {"code": "search-system"},
+                {"code": "history-system"}
+            ],
             "searchParam": [
                 {"name": "_id", "type": "token"},
                 {"name": "_lastUpdated", "type": "date"},
@@ -108,4 +117,108 @@ pub fn statement(base: &str, date: &str, zone: &str, operations: &[Operation]) -
         cs["rest"][0]["operation"] = Value::Array(system_ops);
     }
     cs
+}
+
+/// `_include` values accepted on `t`: `t:*` and every reference parameter of `t` (a bare `*` is
+/// refused by the parser, so it is not listed).
+fn search_includes(t: &str) -> Vec<String> {
+    let mut v = vec![format!("{t}:*")];
+    v.extend(
+        Registry::r4()
+            .params_for(t)
+            .into_iter()
+            .filter(|p| p.kind == Kind::Reference)
+            .map(|p| format!("{t}:{}", p.code)),
+    );
+    v
+}
+
+/// `_revinclude` values that can match resources of each type: `Source:param` for every
+/// reference parameter whose targets include the type.
+fn revinclude_sources() -> std::collections::HashMap<String, Vec<String>> {
+    let mut m: std::collections::HashMap<String, Vec<String>> = Default::default();
+    for s in Model::r4().resource_types() {
+        for p in Registry::r4().params_for(s) {
+            if p.kind != Kind::Reference {
+                continue;
+            }
+            for target in &p.targets {
+                m.entry(target.clone())
+                    .or_default()
+                    .push(format!("{s}:{}", p.code));
+            }
+        }
+    }
+    m
+}
+
+/// Operations of the FHIR core this build implements (src/interactions/everything.rs); the API
+/// layer passes its own (billing) to [`statement`].
+const BUILTIN_OPERATIONS: &[Operation] = &[Operation {
+    resource: Some("Patient"),
+    name: "everything",
+    definition: "http://hl7.org/fhir/OperationDefinition/Patient-everything",
+}];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn resource<'a>(cs: &'a Value, t: &str) -> &'a Value {
+        cs["rest"][0]["resource"]
+            .as_array()
+            .and_then(|a| a.iter().find(|r| r["type"] == t))
+            .unwrap_or(&Value::Null)
+    }
+
+    #[test]
+    fn states_what_is_implemented() {
+        let cs = statement("http://x/fhir", "2026-01-01T00:00:00Z", "UTC", &[]);
+        assert_eq!(
+            cs["rest"][0]["interaction"],
+            json!([{"code": "transaction"}, {"code": "batch"}, {"code": "search-system"}, {"code": "history-system"}])
+        );
+        let p = resource(&cs, "Patient");
+        assert_eq!(
+            p["operation"],
+            json!([{"name": "everything", "definition": "http://hl7.org/fhir/OperationDefinition/Patient-everything"}])
+        );
+        assert!(
+            p["interaction"]
+                .as_array()
+                .is_some_and(|a| a.contains(&json!({"code": "patch"})))
+        );
+        assert_eq!(p["conditionalCreate"], true);
+        assert_eq!(p["conditionalUpdate"], true);
+        assert_eq!(p["conditionalDelete"], "single");
+        let inc = p["searchInclude"].as_array().cloned().unwrap_or_default();
+        assert_eq!(inc[0], "Patient:*");
+        for v in [
+            "Patient:general-practitioner",
+            "Patient:organization",
+            "Patient:link",
+        ] {
+            assert!(inc.contains(&json!(v)), "{v} in {inc:?}");
+        }
+        assert!(!inc.contains(&json!("Patient:name")));
+        let rev = p["searchRevInclude"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        for v in [
+            "Observation:subject",
+            "Observation:patient",
+            "Encounter:subject",
+        ] {
+            assert!(rev.contains(&json!(v)), "{v} in {rev:?}");
+        }
+        assert!(!rev.contains(&json!("Observation:performer:Device")));
+        let o = resource(&cs, "Observation");
+        assert!(o.get("operation").is_none());
+        assert!(
+            o["interaction"]
+                .as_array()
+                .is_some_and(|a| a.contains(&json!({"code": "patch"})))
+        );
+    }
 }

@@ -41,6 +41,9 @@ pub enum Respond {
 pub struct Options {
     pub respond: Respond,
     pub max_entries: usize,
+    /// Prefer: handling=strict on the Bundle request: unknown search parameters in GET entries
+    /// are an error instead of being ignored.
+    pub strict: bool,
 }
 
 impl Default for Options {
@@ -48,6 +51,7 @@ impl Default for Options {
         Options {
             respond: Respond::Representation,
             max_entries: DEFAULT_MAX_ENTRIES,
+            strict: false,
         }
     }
 }
@@ -99,7 +103,15 @@ pub fn process_bytes(
             let entries = prepared.ok_entries()?;
             let done = s.store.write(|conn| {
                 let keep = opts.respond == Respond::Representation;
-                run(conn, &entries, base, keep, s.allow_private_endpoints).map_err(|(_, e)| e)
+                run(
+                    conn,
+                    &entries,
+                    base,
+                    keep,
+                    s.allow_private_endpoints,
+                    opts.strict,
+                )
+                .map_err(|(_, e)| e)
             })?;
             Ok(render(entries_done(&entries, done), base, opts))
         }
@@ -117,7 +129,7 @@ pub fn process_bytes(
                             Err((i, err)) => out.push((*i, Err(err.clone_shallow()))),
                             Ok(entry) => {
                                 let r = store::savepoint(conn, |c| {
-                                    run_one(c, entry, base, s.allow_private_endpoints)
+                                    run_one(c, entry, base, s.allow_private_endpoints, opts.strict)
                                 });
                                 out.push((entry.index, r));
                             }
@@ -153,8 +165,9 @@ fn run_one(
     entry: &Entry,
     base: &str,
     allow_private: bool,
+    strict: bool,
 ) -> Result<Done, Error> {
-    run(conn, &[entry], base, true, allow_private)
+    run(conn, &[entry], base, true, allow_private, strict)
         .map_err(|(_, e)| e)
         .and_then(|mut d| d.pop().ok_or_else(|| Error::Internal("no result".into())))
 }
@@ -174,7 +187,7 @@ pub fn process_in_tx(
         Kind::Transaction => {
             let entries = prepared.ok_entries()?;
             // HL7 ingest: never a Subscription to a private endpoint.
-            let done = run(conn, &entries, base, true, false).map_err(|(_, e)| e)?;
+            let done = run(conn, &entries, base, true, false, opts.strict).map_err(|(_, e)| e)?;
             let pairs = entries_done(&entries, done);
             let touched = pairs.iter().filter_map(|(_, d)| d.touched()).collect();
             (render(pairs, base, &opts), touched)
@@ -185,7 +198,8 @@ pub fn process_in_tx(
                 match e {
                     Err((i, err)) => results.push((*i, Err(err.clone_shallow()))),
                     Ok(entry) => {
-                        let r = store::savepoint(conn, |c| run_one(c, entry, base, false));
+                        let r =
+                            store::savepoint(conn, |c| run_one(c, entry, base, false, opts.strict));
                         results.push((entry.index, r));
                     }
                 }
@@ -678,6 +692,7 @@ impl CloneShallow for Error {
             Error::Conflict(m) => Error::Conflict(m.clone()),
             Error::PreconditionFailed(m) => Error::PreconditionFailed(m.clone()),
             Error::PayloadTooLarge(m) => Error::PayloadTooLarge(m.clone()),
+            Error::UriTooLong(m) => Error::UriTooLong(m.clone()),
             Error::UnsupportedMediaType(m) => Error::UnsupportedMediaType(m.clone()),
             Error::NotImplemented(m) => Error::NotImplemented(m.clone()),
             Error::Unavailable(m) => Error::Unavailable(m.clone()),
@@ -753,6 +768,7 @@ fn run(
     base: &str,
     keep_bodies: bool,
     allow_private: bool,
+    strict: bool,
 ) -> Result<Vec<Done>, RunError> {
     let fail = |e: &Entry, err: Error| {
         (
@@ -882,7 +898,7 @@ fn run(
             crate::sync::guard::check_resource(&v, allow_private)?;
             Ok(v)
         };
-        let mut d = execute(conn, e, plan, resource, &fix).map_err(|err| fail(e, err))?;
+        let mut d = execute(conn, e, plan, resource, &fix, strict).map_err(|err| fail(e, err))?;
         if !keep_bodies && let Done::Written(w) = &mut d {
             w.stored.body = None;
         }
@@ -1063,6 +1079,7 @@ fn execute(
     plan: Plan,
     resource: Option<Value>,
     fix: &dyn Fn(Value) -> Result<Value, Error>,
+    strict: bool,
 ) -> Result<Done, Error> {
     let t = e.url.res_type().clone();
     let need = |r: Option<Value>| r.ok_or_else(|| Error::Internal("resource missing".into()));
@@ -1123,12 +1140,12 @@ fn execute(
             Ok(Done::Deleted(d, t, Some(id)))
         }
         (Method::Delete, Plan::Nothing) => Ok(Done::Deleted(Deleted::Nothing, t, None)),
-        (Method::Get | Method::Head, _) => read_entry(conn, e),
+        (Method::Get | Method::Head, _) => read_entry(conn, e, strict),
         _ => Err(Error::Internal("inconsistent plan".into())),
     }
 }
 
-fn read_entry(conn: &mut AnyConnection, e: &Entry) -> Result<Done, Error> {
+fn read_entry(conn: &mut AnyConnection, e: &Entry, strict: bool) -> Result<Done, Error> {
     let stored = match &e.url {
         Url::Instance(t, id) => {
             let v = resources::read_current(conn, t.as_str(), id.as_str())?;
@@ -1157,8 +1174,13 @@ fn read_entry(conn: &mut AnyConnection, e: &Entry) -> Result<Done, Error> {
             }
         }
         Url::Type(t, query) => {
-            let c = Criteria::parse(query.as_deref().unwrap_or(""))?;
-            let hits = c.find(conn, t.as_str(), super::history::MAX_COUNT)?;
+            let hits = crate::search::criteria::search_entry(
+                conn,
+                t.as_str(),
+                query.as_deref().unwrap_or(""),
+                strict,
+                super::history::MAX_COUNT,
+            )?;
             let rids: Vec<i64> = hits.iter().map(|h| h.rid).collect();
             let mut rows = resources::read_current_many(conn, &rids)?;
             rows.sort_by(|a, b| a.1.res_id.cmp(&b.1.res_id));

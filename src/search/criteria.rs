@@ -24,23 +24,16 @@ impl Criteria {
         if pairs.is_empty() {
             return Err(Error::invalid(None, "conditional criteria are empty"));
         }
+        // Refused before the criteria become a lock key or reach the database.
+        for (k, v) in &pairs {
+            params::check_controls(k, v)?;
+        }
         Ok(Criteria { pairs })
     }
 
     /// Live resources of type `t` that match, at most `limit`.
     pub fn find(&self, conn: &mut AnyConnection, t: &str, limit: i64) -> Result<Vec<Match>, Error> {
-        let custom = super::custom::from_rows(crate::store::custom_params::live(conn)?);
-        let zone = crate::interactions::index_zone(conn)?;
-        let parsed = params::parse(&[t.to_string()], &self.pairs, "", true, &custom, &zone)?;
-        if parsed.query.filters.is_empty() {
-            return Err(Error::invalid(
-                None,
-                "conditional criteria must contain at least one search parameter",
-            ));
-        }
-        let mut q = parsed.query;
-        q.sort.clear();
-        Ok(search_sql::page(conn, &q, limit)?)
+        run(conn, t, &self.pairs, true, false, limit)
     }
 
     /// A canonical text of the criteria, used as the key that serialises racing writers.
@@ -49,6 +42,45 @@ impl Criteria {
         p.sort();
         p.join("&")
     }
+}
+
+/// A GET `[type]?query` entry of a batch or transaction: the Bundle request's Prefer handling
+/// decides about unknown parameters (lenient by default, as for a plain search), and no criteria
+/// lists every live resource of the type, up to `limit`.
+pub fn search_entry(
+    conn: &mut AnyConnection,
+    t: &str,
+    query: &str,
+    strict: bool,
+    limit: i64,
+) -> Result<Vec<Match>, Error> {
+    let pairs: Vec<(String, String)> = form_pairs(query)
+        .into_iter()
+        .filter(|(k, _)| k != "_format" && k != "_pretty")
+        .collect();
+    run(conn, t, &pairs, strict, true, limit)
+}
+
+fn run(
+    conn: &mut AnyConnection,
+    t: &str,
+    pairs: &[(String, String)],
+    strict: bool,
+    allow_empty: bool,
+    limit: i64,
+) -> Result<Vec<Match>, Error> {
+    let custom = super::custom::from_rows(crate::store::custom_params::live(conn)?);
+    let zone = crate::interactions::index_zone(conn)?;
+    let parsed = params::parse(&[t.to_string()], pairs, "", strict, &custom, &zone)?;
+    if parsed.query.filters.is_empty() && !allow_empty {
+        return Err(Error::invalid(
+            None,
+            "conditional criteria must contain at least one search parameter",
+        ));
+    }
+    let mut q = parsed.query;
+    q.sort.clear();
+    Ok(search_sql::page(conn, &q, limit)?)
 }
 
 /// Decodes an application/x-www-form-urlencoded query into (name, value) pairs.
@@ -108,6 +140,10 @@ mod tests {
         assert_eq!(a.canonical(), b.canonical());
         assert_eq!(a.canonical(), "_id=a&identifier=http://s|12");
         assert!(matches!(Criteria::parse(""), Err(Error::Invalid(_))));
+        assert!(matches!(
+            Criteria::parse("name=a%00"),
+            Err(Error::Invalid(_))
+        ));
     }
 
     #[test]

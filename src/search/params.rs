@@ -7,7 +7,7 @@ use crate::fhir::time::{Zone, parse_fhir_range};
 use super::custom::Custom;
 use super::query::{Filter, Include, Pred, Prefix, SearchQuery, SortKey, SortKind, Summary, Total};
 use super::registry::{Kind, Registry, SearchParam};
-use super::tokenize::{split_token, split_unescaped, unescape};
+use super::tokenize::{forbidden_control, split_token, split_unescaped, unescape};
 
 pub const DEFAULT_COUNT: i64 = 20;
 pub const MAX_COUNT: i64 = 1000;
@@ -59,6 +59,25 @@ fn bad(param: &str, msg: impl Into<String>) -> Error {
     Error::invalid(Some(param), msg)
 }
 
+/// Refuses a control character in a parameter's name or value (see `forbidden_control`). Every
+/// search, conditional criteria and batch entry passes here before anything reaches the database.
+pub fn check_controls(name: &str, value: &str) -> Result<(), Error> {
+    let shown = name.escape_debug().to_string();
+    if let Some(c) = forbidden_control(name) {
+        return Err(bad(
+            &shown,
+            format!("search parameter name {shown:?} contains the control character {c:?}"),
+        ));
+    }
+    if let Some(c) = forbidden_control(value) {
+        return Err(bad(
+            &shown,
+            format!("the value of search parameter {shown:?} contains the control character {c:?}"),
+        ));
+    }
+    Ok(())
+}
+
 /// Parses `pairs` for a search over `types`. `base` is our own FHIR base, so absolute references
 /// to this server match local ids.
 pub fn parse(
@@ -78,6 +97,7 @@ pub fn parse(
     let mut applied = Vec::new();
     let mut ignored = Vec::new();
     for (name, value) in pairs {
+        check_controls(name, value)?;
         let name = name.as_str();
         match name {
             "_count" => {
@@ -148,6 +168,8 @@ pub fn parse(
                 applied.push((name.to_string(), value.clone()));
             }
             n if CONTROL.contains(&n) => {}
+            // R4 search.html: a parameter without a value is ignored.
+            _ if value.is_empty() => {}
             _ => match parse_filter(&ctx, types, name, value, 0)? {
                 Some(f) => {
                     q.filters.push(f);
@@ -238,6 +260,9 @@ pub fn parse_filter(
             name,
             format!("chains and _has may nest at most {MAX_CHAIN_DEPTH} levels"),
         ));
+    }
+    if name == "_has" || name.starts_with("_has.") {
+        return Err(bad(name, "_has takes _has:Type:reference:parameter=value"));
     }
     if let Some(rest) = name.strip_prefix("_has:") {
         return parse_has(ctx, types, name, rest, value, depth).map(Some);
@@ -853,6 +878,10 @@ mod tests {
             ("_has:Observation", "x"),
             ("_lastUpdated:missing", "false"),
             ("_id:not", "x"),
+            ("_has", "x"),
+            ("name", "a\0b"),
+            ("name", "\u{1b}"),
+            ("na\0me", "x"),
         ] {
             assert!(
                 p("Patient", &[(k, v)]).is_err(),
@@ -861,6 +890,14 @@ mod tests {
         }
         let many = vec!["a"; 1001].join(",");
         assert!(p("Patient", &[("name", &many)]).is_err());
+    }
+
+    #[test]
+    fn empty_values_are_ignored() {
+        let r = p("Patient", &[("name", ""), ("gender", "male")]).unwrap();
+        assert_eq!(r.query.filters.len(), 1);
+        assert_eq!(r.applied, vec![("gender".to_string(), "male".to_string())]);
+        assert!(r.ignored.is_empty());
     }
 
     #[test]

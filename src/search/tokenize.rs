@@ -48,6 +48,14 @@ pub fn unescape(s: &str) -> String {
     out
 }
 
+/// The first control character a search name or value must not carry: C0 controls other than
+/// TAB/LF/CR. PostgreSQL cannot store NUL in text at all, and none of them is meaningful in a
+/// search value, so they are refused once here instead of failing (or matching) in the database.
+pub fn forbidden_control(s: &str) -> Option<char> {
+    s.chars()
+        .find(|c| (*c < ' ' && !matches!(c, '\t' | '\n' | '\r')) || *c == '\u{7f}')
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -60,6 +68,14 @@ mod tests {
         assert_eq!(split_token("|x"), (Some(""), "x"));
         assert_eq!(split_token("x"), (None, "x"));
         assert_eq!(unescape(r"12\|3\,4\\5\$"), r"12|3,4\5$");
+    }
+
+    #[test]
+    fn finds_control_characters() {
+        assert_eq!(forbidden_control("a\0b"), Some('\0'));
+        assert_eq!(forbidden_control("\u{1b}[0m"), Some('\u{1b}'));
+        assert_eq!(forbidden_control("x\u{7f}"), Some('\u{7f}'));
+        assert_eq!(forbidden_control("a\tb\r\nc é ✓"), None);
     }
 
     proptest! {

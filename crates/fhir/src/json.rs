@@ -34,7 +34,9 @@ pub fn parse_resource(bytes: &[u8]) -> Result<Value, Issue> {
             let at = byte_offset(bytes, e.line(), e.column());
             let msg = e.to_string();
             // serde_json appends " at line L column C"; add the byte offset.
-            structure(format!("invalid JSON: {msg} (byte {at})"))
+            let mut issue = structure(format!("invalid JSON: {msg} (byte {at})"));
+            issue.expression = control_char_path(text);
+            issue
         })?;
     let mut value = value;
     crate::numbers::restore_lexemes(bytes, &mut value);
@@ -77,6 +79,36 @@ fn byte_offset(bytes: &[u8], line: usize, column: usize) -> usize {
             .map_or(bytes.len(), |(i, _)| i + 1)
     };
     (line_start + column.saturating_sub(1)).min(bytes.len())
+}
+
+/// Where the first string with a forbidden control character is (`Patient.name[0].family`), so
+/// the error names the element, not only the byte. A second, lenient parse: error path only.
+fn control_char_path(text: &str) -> Option<String> {
+    fn bad(s: &str) -> bool {
+        s.chars()
+            .any(|c| c.is_control() && !matches!(c, '\t' | '\r' | '\n'))
+    }
+    fn walk(v: &Value, path: &str) -> Option<String> {
+        match v {
+            Value::String(s) => bad(s).then(|| path.to_string()),
+            Value::Array(a) => a
+                .iter()
+                .enumerate()
+                .find_map(|(i, x)| walk(x, &format!("{path}[{i}]"))),
+            Value::Object(o) => o.iter().find_map(|(k, x)| {
+                let here = format!("{path}.{k}");
+                if bad(k) { Some(here) } else { walk(x, &here) }
+            }),
+            _ => None,
+        }
+    }
+    let v: Value = serde_json::from_str(text).ok()?;
+    let root = v
+        .get("resourceType")
+        .and_then(Value::as_str)
+        .filter(|t| !bad(t))
+        .unwrap_or("$this");
+    walk(&v, root)
 }
 
 /// FHIR strings forbid control characters other than tab, CR and LF.
@@ -194,5 +226,17 @@ mod tests {
     fn offsets() {
         assert_eq!(line_col(b"ab\ncd", 4), (2, 2));
         assert_eq!(byte_offset(b"ab\ncd", 2, 2), 4);
+    }
+
+    #[test]
+    fn control_characters_name_the_element() {
+        let e = parse_resource(br#"{"resourceType":"Patient","name":[{"given":["a","b\u0000"]}]}"#)
+            .unwrap_err();
+        assert_eq!(e.expression.as_deref(), Some("Patient.name[0].given[1]"));
+        assert!(e.diagnostics.contains("U+0000"), "{}", e.diagnostics);
+        let e = parse_resource(br#"{"resourceType":"Patient","a\u0001":1}"#).unwrap_err();
+        assert_eq!(e.expression.as_deref(), Some("Patient.a\u{1}"));
+        let e = parse_resource(br#"{"resourceType":"Patient","id":"x""#).unwrap_err();
+        assert_eq!(e.expression, None);
     }
 }

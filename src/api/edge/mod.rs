@@ -4,6 +4,7 @@
 pub mod cors;
 pub mod hosts;
 pub mod ratelimit;
+pub mod uri;
 
 use clap::Args;
 
