@@ -28,9 +28,11 @@ esac
 fi
 uptime | tee "$OUT/uptime-start.txt"
 [ -n "${PRESEEDED:-}" ] || "$HMS" bench seed --patients "$PATIENTS" --database-url "$DB" | tee "$OUT/seed.txt"
-HMS_LOG=warn "$HMS" serve --database-url "$DB" --data-dir "$DATA" --http "127.0.0.1:$PORT" 2>"$OUT/server.log" &
+# No MLLP listener: these scenarios are HTTP, and a second run must not find port 2575 still taken.
+HMS_LOG=warn "$HMS" serve --database-url "$DB" --data-dir "$DATA" --http "127.0.0.1:$PORT" --no-mllp \
+  2>"$OUT/server.log" &
 PID=$!
-trap 'kill $PID 2>/dev/null; rm -rf "$DATA"' EXIT
+trap 'kill $PID 2>/dev/null; wait $PID 2>/dev/null; rm -rf "$DATA"' EXIT
 for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$PORT/health/ready" >/dev/null && break; sleep 0.2; done
 for i in $(seq 1 "$RUNS"); do
   "$HMS" bench baseline --database-url "$DB" --duration "$DURATION" --concurrency 8 --json > "$OUT/baseline-$i.json"

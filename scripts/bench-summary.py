@@ -33,7 +33,7 @@ for s in ("read", "create", "update", "crud-mix", "search-mix", "transaction"):
           + " / ".join(f"{x['throughput_per_s']:,.0f}" for x in t)
           + f" | {med([x['latency_ms']['p50'] for x in t]):.2f} | {med([x['latency_ms']['p95'] for x in t]):.2f}"
           + f" | {med([x['latency_ms']['p99'] for x in t]):.2f} | {med([x['latency_ms']['p999'] for x in t]):.2f} | {errs} | "
-          + (f"{med(ratios):.2f}x {rop}" if ratios else "-") + " |")
+          + (f"{med(ratios):.2g}x {rop}" if ratios else "-") + " |")
 c = d / "connections.json"
 if c.exists():
     r = json.loads(c.read_text())

@@ -124,7 +124,10 @@ fn insert_loop(
     deadline: Instant,
     custom: &super::seed::Indexing,
 ) -> Result<(Recorder, Written), BenchError> {
-    let mut rng = Rng::new(0xba5e + thread);
+    // Salted with the clock: a second baseline on the same database must not hit the ids and
+    // MRNs of the first (duplicate-key failures would pass for fast inserts).
+    let salt = now_micros() as u64;
+    let mut rng = Rng::new((0xba5e + thread) ^ salt);
     // Prepared before the clock: generation and index extraction are not database work.
     let now = now_micros();
     let mut pool = Vec::with_capacity(POOL);
@@ -139,7 +142,7 @@ fn insert_loop(
     // At least one insert even when preparing the pool outlasted a short phase (slow machines).
     while seq == 0 || Instant::now() < deadline {
         seq += 1;
-        let mrn = format!("MRN-raw-{thread}-{seq}");
+        let mrn = format!("MRN-raw-{salt:x}-{thread}-{seq}");
         let (value, template) = &pool[(seq as usize) % POOL];
         let item = fresh(value, template, rng.id(), &mrn)?;
         let t0 = Instant::now();

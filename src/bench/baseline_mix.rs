@@ -67,7 +67,8 @@ fn mix_loop(
     deadline: Instant,
     custom: &super::seed::Indexing,
 ) -> Result<Recorder, BenchError> {
-    let mut rng = Rng::new(0xc0d + thread);
+    // Salted with the clock, so that repeated baselines on one database never reuse an id.
+    let mut rng = Rng::new((0xc0d + thread) ^ now_micros() as u64);
     let now = now_micros();
     // (type, generated resource, prepared row): generation and index extraction are server work.
     let mut templates: Vec<(&'static str, Value, NewResource)> = Vec::new();

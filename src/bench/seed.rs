@@ -143,6 +143,7 @@ fn seed_database(url: &str, args: &SeedArgs, total: u64) -> Result<u64, BenchErr
     for h in handles {
         let _ = h.join();
     }
+    store.write(crate::store::bulk::analyze)?;
     Ok(written)
 }
 

@@ -140,7 +140,10 @@ pub fn search(s: &Services, req: &SearchRequest<'_>) -> Result<SearchResult, Err
     let (rows, total, included) = s.reader().read(|conn| -> Result<_, Error> {
         let total = match (query.total, query.summary) {
             (_, Summary::Count) | (Total::Accurate, _) => Some(search_sql::count(conn, &query)?),
-            _ => None,
+            (Total::Estimate, _) => {
+                search_sql::count_up_to(conn, &query, crate::search::query::TOTAL_COUNT_CAP)?
+            }
+            (Total::None, _) => None,
         };
         if query.summary == Summary::Count {
             return Ok((Vec::new(), total, (Vec::new(), false)));

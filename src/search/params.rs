@@ -107,7 +107,8 @@ pub fn parse(
             "_total" => {
                 q.total = match value.as_str() {
                     "none" => Total::None,
-                    "estimate" | "accurate" => Total::Accurate,
+                    "estimate" => Total::Estimate,
+                    "accurate" => Total::Accurate,
                     other => {
                         return Err(bad(
                             "_total",

@@ -197,3 +197,15 @@ pub fn count_resources(conn: &mut AnyConnection) -> Result<i64, StoreError> {
     let rows: Vec<N> = sql_query("SELECT COUNT(*) AS n FROM resource").load(conn)?;
     Ok(rows.first().map(|r| r.n).unwrap_or(0))
 }
+
+/// Refreshes the planner's statistics after a bulk load. Without them PostgreSQL plans the search
+/// subqueries for empty tables (measured: searches over a freshly seeded 1M-resource database took
+/// seconds instead of milliseconds where autovacuum is off or has not caught up yet).
+pub fn analyze(conn: &mut AnyConnection) -> Result<(), StoreError> {
+    let sql = match conn.backend() {
+        Backend::Postgres => "ANALYZE resource, resource_history, search_index",
+        Backend::Sqlite => "PRAGMA optimize",
+    };
+    diesel::connection::SimpleConnection::batch_execute(conn, sql)?;
+    Ok(())
+}

@@ -579,20 +579,40 @@ fn cursor_condition(c: &mut Compiler, exprs: &[(String, bool, char)], cur: &Curs
 }
 
 pub fn count(conn: &mut AnyConnection, q: &SearchQuery) -> Result<i64, StoreError> {
+    count_sql(conn, q, None).map(|n| n.unwrap_or(0))
+}
+
+/// The number of matches if it is at most `cap`; None above it (the scan stops at cap + 1 rows).
+pub fn count_up_to(
+    conn: &mut AnyConnection,
+    q: &SearchQuery,
+    cap: i64,
+) -> Result<Option<i64>, StoreError> {
+    Ok(count_sql(conn, q, Some(cap))?.filter(|n| *n <= cap))
+}
+
+fn count_sql(
+    conn: &mut AnyConnection,
+    q: &SearchQuery,
+    cap: Option<i64>,
+) -> Result<Option<i64>, StoreError> {
     let mut c = Compiler {
         binds: Binds::default(),
         backend: conn.backend(),
         next_alias: 0,
     };
     let w = c.where_clause(q);
-    let rows: Vec<CountRow> = c
-        .binds
-        .query(
-            format!("SELECT COUNT(*) AS n FROM resource r WHERE {w}"),
-            conn.backend(),
-        )
-        .load(conn)?;
-    Ok(rows.first().map(|r| r.n).unwrap_or(0))
+    let sql = match cap {
+        None => format!("SELECT COUNT(*) AS n FROM resource r WHERE {w}"),
+        Some(cap) => {
+            let limit = c.binds.int(cap + 1);
+            format!(
+                "SELECT COUNT(*) AS n FROM (SELECT 1 AS x FROM resource r WHERE {w} LIMIT {limit}) t"
+            )
+        }
+    };
+    let rows: Vec<CountRow> = c.binds.query(sql, conn.backend()).load(conn)?;
+    Ok(rows.first().map(|r| r.n))
 }
 
 /// Live resources referenced from `rids` through `inc` (an _include), at most `limit`.
