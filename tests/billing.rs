@@ -1419,5 +1419,6 @@ async fn capability_statement_lists_the_routed_billing_operations() {
         .filter(|r| r.get("operation").is_some())
         .map(|r| r["type"].as_str().unwrap())
         .collect();
-    assert_eq!(with_ops, ["Claim"]);
+    // Besides billing, only the core Patient/$everything.
+    assert_eq!(with_ops, ["Claim", "Patient"]);
 }
