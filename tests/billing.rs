@@ -839,30 +839,6 @@ async fn export_and_validate(c: &Client, b: Backend, py: Option<&str>, id: &str)
     }
 }
 
-/// Every live resource of a type, through search paging.
-async fn all_of(c: &Client, t: &str) -> Vec<Value> {
-    let mut out = Vec::new();
-    let mut url = format!("{t}?_count=500");
-    loop {
-        let r = c.get(&url).await;
-        assert_eq!(r.status, 200, "{}", r.text());
-        let b = r.json();
-        for e in b["entry"].as_array().into_iter().flatten() {
-            out.push(e["resource"].clone());
-        }
-        match b["link"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|l| l["relation"] == "next")
-        {
-            Some(l) => url = l["url"].as_str().unwrap().to_string(),
-            None => break,
-        }
-    }
-    out
-}
-
 /// A Luhn-valid NPI (80840 prefix) from a 9-digit base.
 fn npi(base: u64) -> String {
     let digits = format!("{base:09}");
@@ -1148,7 +1124,7 @@ fn npi_generator_matches_known_valid_npis() {
 async fn scrub_all(c: &Client) -> (BTreeMap<Vec<String>, usize>, Vec<String>) {
     let mut classes: BTreeMap<Vec<String>, usize> = BTreeMap::new();
     let mut clean = Vec::new();
-    let mut claims = all_of(c, "Claim").await;
+    let mut claims = common::all_of(c, "Claim").await;
     claims.sort_by(|a, b| a["id"].as_str().cmp(&b["id"].as_str()));
     for claim in &claims {
         let id = claim["id"].as_str().unwrap();
@@ -1185,10 +1161,10 @@ async fn synthea_claims_scrub_to_expected_edits_and_clean_ones_pass_pyx12() {
             let r = c.post_h("", bundle, &[("prefer", "return=minimal")]).await;
             assert_eq!(r.status, 200, "{f}: {}", r.text());
         }
-        assert_eq!(all_of(&c, "Claim").await.len(), 246);
-        assert_eq!(all_of(&c, "Coverage").await.len(), 25);
+        assert_eq!(common::all_of(&c, "Claim").await.len(), 246);
+        assert_eq!(common::all_of(&c, "Coverage").await.len(), 25);
         for t in ["Organization", "Location", "Practitioner"] {
-            assert_eq!(all_of(&c, t).await.len(), 12, "{t}");
+            assert_eq!(common::all_of(&c, t).await.len(), 12, "{t}");
         }
 
         // 1. As Synthea writes them (plus NPI, TIN and Coverage).
@@ -1251,7 +1227,7 @@ async fn synthea_claims_scrub_to_expected_edits_and_clean_ones_pass_pyx12() {
 
         // 2. After the coder's step (`code_claim`).
         let mut births = BTreeMap::new();
-        for claim in all_of(&c, "Claim").await {
+        for claim in common::all_of(&c, "Claim").await {
             let p = claim["patient"]["reference"].as_str().unwrap().to_string();
             if !births.contains_key(&p) {
                 let birth = c.get(&p).await.json()["birthDate"]

@@ -30,30 +30,6 @@ fn statuses(resp: &Value) -> Vec<String> {
         .collect()
 }
 
-/// Every live resource of a type, through search paging.
-async fn all_of(c: &Client, t: &str) -> Vec<Value> {
-    let mut out = Vec::new();
-    let mut url = format!("{t}?_count=1000");
-    loop {
-        let r = c.get(&url).await;
-        assert_eq!(r.status, 200, "{}", r.text());
-        let b = r.json();
-        for e in b["entry"].as_array().into_iter().flatten() {
-            out.push(e["resource"].clone());
-        }
-        match b["link"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|l| l["relation"] == "next")
-        {
-            Some(l) => url = l["url"].as_str().unwrap().to_string(),
-            None => break,
-        }
-    }
-    out
-}
-
 fn refs(v: &Value, out: &mut Vec<String>) {
     match v {
         Value::Object(m) => {
@@ -166,7 +142,7 @@ async fn synthea_providers_then_patients_load_and_resolve() {
         let mut all = Vec::new();
         for (t, n) in &expected {
             assert_eq!(count(&c, t).await, *n, "{b:?}: count of {t}");
-            for r in all_of(&c, t).await {
+            for r in common::all_of(&c, t).await {
                 stored.insert(format!("{t}/{}", r["id"].as_str().unwrap()));
                 all.push(r);
             }
@@ -191,7 +167,7 @@ async fn synthea_providers_then_patients_load_and_resolve() {
         }
         assert!(checked > 10_000, "only {checked} references checked");
         // Patient ids are server ids, not the bundle's.
-        let pats = all_of(&c, "Patient").await;
+        let pats = common::all_of(&c, "Patient").await;
         assert!(
             pats.iter()
                 .all(|p| p["id"] != "fbba2017-3ef4-dfe0-714c-c302cd9b8cca")

@@ -498,3 +498,27 @@ pub fn pyx12_check_all(py: &str, files: &[(String, String)]) -> Result<(), Strin
         .any(|l| l.contains(" ERROR ") || l.contains("Traceback") || l.contains("Failure"));
     if ok && !bad { Ok(()) } else { Err(log) }
 }
+
+/// Every live resource of a type, through search paging.
+pub async fn all_of(c: &Client, t: &str) -> Vec<Value> {
+    let mut out = Vec::new();
+    let mut url = format!("{t}?_count=1000");
+    loop {
+        let r = c.get(&url).await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        let b = r.json();
+        for e in b["entry"].as_array().into_iter().flatten() {
+            out.push(e["resource"].clone());
+        }
+        match b["link"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|l| l["relation"] == "next")
+        {
+            Some(l) => url = l["url"].as_str().unwrap().to_string(),
+            None => break,
+        }
+    }
+    out
+}
