@@ -233,6 +233,7 @@ pub fn build(config: Config, store: Store) -> Result<Built, StartError> {
         .map_err(|e| StartError::Config(format!("cannot initialise services: {e}")))?
         .with_replicas(replicas);
     services.allow_private_endpoints = config.sync.allow_private_endpoints;
+    services.search_total_cap = config.search_total_cap;
     let limiter = rate_limiter(&config, &services.store)?;
     let state = AppState {
         services: services.clone(),

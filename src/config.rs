@@ -41,6 +41,10 @@ pub struct ServerArgs {
     /// Most entries accepted in one transaction/batch Bundle (more → 413).  [default: 10000]
     #[arg(long, env = "HMS_MAX_BUNDLE_ENTRIES", value_name = "N")]
     pub max_bundle_entries: Option<usize>,
+    /// Bundle.total is counted exactly up to this many matches and left out above it, unless the
+    /// client asks `_total=accurate` (a full count over millions of rows costs seconds).  [default: 10000]
+    #[arg(long, env = "HMS_SEARCH_TOTAL_CAP", value_name = "N")]
+    pub search_total_cap: Option<i64>,
     /// Database connections per process.  [default: 16 on PostgreSQL, 8 on SQLite]
     #[arg(long, env = "HMS_DB_POOL_SIZE", value_name = "N")]
     pub db_pool_size: Option<u32>,
@@ -138,6 +142,7 @@ struct FileConfig {
     base_url: Option<String>,
     max_body_bytes: Option<usize>,
     max_bundle_entries: Option<usize>,
+    search_total_cap: Option<i64>,
     db_pool_size: Option<u32>,
     http_workers: Option<usize>,
     cache_size: Option<u64>,
@@ -209,6 +214,8 @@ pub struct Config {
     pub base_url: Option<String>,
     pub max_body_bytes: usize,
     pub max_bundle_entries: usize,
+    /// See `ServerArgs::search_total_cap`.
+    pub search_total_cap: i64,
     pub db_pool_size: Option<u32>,
     pub http_workers: usize,
     /// The read cache (the Redis URL is the sync one).
@@ -510,6 +517,11 @@ impl Config {
                 .max_bundle_entries
                 .or(file.max_bundle_entries)
                 .unwrap_or(crate::interactions::transaction::DEFAULT_MAX_ENTRIES),
+            search_total_cap: args
+                .search_total_cap
+                .or(file.search_total_cap)
+                .unwrap_or(crate::search::query::TOTAL_COUNT_CAP)
+                .max(0),
             db_pool_size: args.db_pool_size.or(file.db_pool_size),
             http_workers: workers.max(1),
             log_format,

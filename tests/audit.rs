@@ -344,6 +344,17 @@ async fn every_phi_read_leaves_exactly_one_audit_event() {
         assert_eq!(failed[0]["outcome"], "4", "{}", failed[0]);
         assert_eq!(entity_refs(&failed[0]), vec!["Observation/o1"]);
         let _ = added(&api, "p1", n, 0).await;
+        // A request without a valid token is audited as a failed attempt by an unknown agent.
+        let anon = srv
+            .client()
+            .get_h("Observation/o1", &[("authorization", "Bearer forged")])
+            .await;
+        assert_eq!(anon.status, 401);
+        let latest = api.events("action=R").await;
+        assert_eq!(latest[0]["outcome"], "4", "{}", latest[0]);
+        assert_eq!(latest[0]["outcomeDesc"], "401", "{}", latest[0]);
+        assert_eq!(entity_refs(&latest[0]), vec!["Observation/o1"]);
+        assert!(!latest[0].to_string().contains("alice"), "{}", latest[0]);
         // Nothing of this touched the other patient.
         assert_eq!(api.events("patient=Patient/p2").await.len(), 1);
 

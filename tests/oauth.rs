@@ -752,12 +752,16 @@ async fn backend_keys_from_a_jwks_url() {
         keys: vec![public_jwk(&es, Algorithm::ES384, "k")],
     };
     let body = serde_json::to_vec(&set).unwrap();
+    let hits = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = hits.clone();
     let keys_srv = HttpServer::new(move || {
         let body = body.clone();
+        let counter = counter.clone();
         App::new().route(
             "/jwks",
             web::get().to(move || {
                 let body = body.clone();
+                counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                 async move {
                     HttpResponse::Ok()
                         .content_type("application/json")
@@ -802,6 +806,13 @@ async fn backend_keys_from_a_jwks_url() {
     assert_eq!(r.status, 200, "{}", r.text());
     let tok = r.json()["access_token"].as_str().unwrap().to_string();
     assert_eq!(get_with(&srv, "Patient/p1", &tok).await.status, 200);
+    // Two token requests, one download: the key set is cached per URL.
+    assert_eq!(hits.load(std::sync::atomic::Ordering::SeqCst), 1);
+    // An unknown kid right after a download does not make the server fetch again.
+    let a = assertion(&srv, "remote", Algorithm::ES384, "other", &es);
+    let r = backend_token(&srv, &a).await;
+    assert_eq!(r.status, 401, "{}", r.text());
+    assert_eq!(hits.load(std::sync::atomic::Ordering::SeqCst), 1);
     handle.stop(false).await;
 }
 

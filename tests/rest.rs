@@ -582,3 +582,57 @@ mod reqwest_like {
         }
     }
 }
+
+/// Bundle.total by default: exact when the first page holds every match or when a criterion
+/// narrows the candidates to at most `search_total_cap`; left out otherwise unless
+/// `_total=accurate`; `_total=none` never counts.
+#[actix_web::test]
+async fn search_total_is_counted_when_the_candidates_are_few() {
+    for b in backends() {
+        let srv = TestServer::start_with(b, |cfg| cfg.search_total_cap = 3);
+        let c = srv.client();
+        for f in ["Capa", "Capb", "Capc", "Capd", "Other"] {
+            assert_eq!(c.post("Patient", &patient(f)).await.status, 201);
+        }
+        let total = |v: &Value| v.get("total").and_then(Value::as_i64);
+        let page_len = |v: &Value| v["entry"].as_array().map_or(0, Vec::len);
+        // Four matches, all on the first page: counted from the page, above the cap.
+        let r = c.get("Patient?name=cap").await.json();
+        assert_eq!((total(&r), page_len(&r)), (Some(4), 4), "{b:?}");
+        // Four matches, two per page, four candidates > cap: no total; the next page still links.
+        let r = c.get("Patient?name=cap&_count=2").await.json();
+        assert_eq!((total(&r), page_len(&r)), (None, 2), "{b:?}: {r}");
+        let next = r["link"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|l| l["relation"] == "next");
+        assert!(next, "{b:?}: {r}");
+        // Three candidates (= cap), pages of 2: counted.
+        let r = c
+            .get("Patient?identifier=urn:mrn|Capa,urn:mrn|Capb,urn:mrn|Capc&name=cap&_count=2")
+            .await
+            .json();
+        assert_eq!((total(&r), page_len(&r)), (Some(3), 2), "{b:?}: {r}");
+        // No criterion: the candidates are the 5 Patients.
+        let r = c.get("Patient?_count=2").await.json();
+        assert_eq!((total(&r), page_len(&r)), (None, 2), "{b:?}: {r}");
+        let r = c
+            .get("Patient?name=cap&_count=2&_total=accurate")
+            .await
+            .json();
+        assert_eq!(total(&r), Some(4), "{b:?}");
+        let r = c.get("Patient?_count=1&_total=none").await.json();
+        assert_eq!((total(&r), page_len(&r)), (None, 1), "{b:?}");
+        let r = c.get("Patient?_summary=count").await.json();
+        assert_eq!((total(&r), page_len(&r)), (Some(5), 0), "{b:?}");
+    }
+    // The default cap counts a small type without any criterion.
+    let srv = TestServer::start(backends()[0]);
+    let c = srv.client();
+    for f in ["A", "B", "C"] {
+        assert_eq!(c.post("Patient", &patient(f)).await.status, 201);
+    }
+    let r = c.get("Patient?_count=2").await.json();
+    assert_eq!(r["total"], 3, "{r}");
+}

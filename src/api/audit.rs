@@ -1,8 +1,8 @@
 //! Auditing at the HTTP edge. Each /fhir request notes what it read in a `Trail`; `finish` turns
 //! that into one AuditEvent and answers only after the group-commit writer made it durable — or
 //! refuses with 503 (fail closed). Writes are audited inside their own transaction instead (the
-//! actor reaches them through `interactions::audit::act_as`). Refused attempts (403, 404, 410)
-//! are audited too, with outcome 4; malformed requests (400, 405, 415, ...) touched no data.
+//! actor reaches them through `interactions::audit::act_as`). Refused attempts (401, 403, 404,
+//! 410) are audited too, with outcome 4; malformed requests (400, 405, 415, ...) touched no data.
 
 use std::cell::RefCell;
 
@@ -172,16 +172,40 @@ pub async fn finish(
         },
         Err(e) if refused(&e.0) => {
             if let Some(seen) = trail.take().or_else(|| attempted(req, segs)) {
-                let mut rec = record(seen, st.actor.clone());
-                rec.outcome = Outcome::Minor;
-                rec.outcome_desc = Some(super::error::classify(&e.0).0.as_u16().to_string());
-                // The answer carries no data either way: a failure to audit it is only logged.
-                if let Err(ae) = st.services.audit.record(&rec).await {
-                    tracing::error!(error = %ae, "refused request not audited");
-                }
+                record_refusal(st, seen, st.actor.clone(), &e.0).await;
             }
             Err(e)
         }
         Err(e) => Err(e),
+    }
+}
+
+/// A request refused for its credentials (401: no, forged, expired or revoked token): audited as
+/// a failed attempt by an unknown agent from its address.
+pub async fn unauthenticated(
+    st: &AppState,
+    req: &HttpRequest,
+    segs: &[&str],
+    e: Error,
+) -> ApiError {
+    if matches!(e, Error::Unauthorized(_))
+        && let Some(seen) = attempted(req, segs)
+    {
+        let actor = Actor {
+            source_ip: source_ip(req),
+            ..Actor::default()
+        };
+        record_refusal(st, seen, actor, &e).await;
+    }
+    e.into()
+}
+
+async fn record_refusal(st: &AppState, seen: Seen, actor: Actor, e: &Error) {
+    let mut rec = record(seen, actor);
+    rec.outcome = Outcome::Minor;
+    rec.outcome_desc = Some(super::error::classify(e).0.as_u16().to_string());
+    // The answer carries no data either way: a failure to audit it is only logged.
+    if let Err(ae) = st.services.audit.record(&rec).await {
+        tracing::error!(error = %ae, "refused request not audited");
     }
 }

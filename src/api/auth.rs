@@ -3,6 +3,7 @@
 //! server's endpoints are in `api::oauth`.
 
 use actix_web::HttpRequest;
+use jsonwebtoken::jwk::JwkSet;
 use serde_json::Value;
 
 use crate::auth::compartment;
@@ -26,7 +27,9 @@ pub struct Authenticator {
     external_issuers: Vec<String>,
     keys: Option<Keys>,
     /// External without a JWKS file: keys discovered from the issuers, refreshed on unknown `kid`.
-    remote: Option<Remote>,
+    remote: bool,
+    /// Downloaded JWKS: the external issuers' and private_key_jwt clients' (`--jwks-url`).
+    pub(super) jwks: JwksCache,
     /// Builtin: the ES256 key tokens are signed with (per database, so every node agrees).
     signer: Option<SigningKey>,
 }
@@ -46,13 +49,14 @@ impl Authenticator {
                 None => (None, None),
             },
         };
-        let remote = (config.mode == AuthMode::External && keys.is_none()).then(Remote::default);
+        let remote = config.mode == AuthMode::External && keys.is_none();
         Ok(Authenticator {
             mode: config.mode,
             issuer: config.issuer.clone(),
             external_issuers: config.external_issuers.clone(),
             keys,
             remote,
+            jwks: JwksCache::default(),
             signer,
         })
     }
@@ -107,59 +111,89 @@ fn builtin_signing_key(store: &Store) -> Result<SigningKey, Error> {
     SigningKey::from_pkcs8(&der)
 }
 
-/// Least time between two JWKS downloads (an unknown `kid` must not let clients flood the issuer).
+/// Least time between two downloads of one JWKS (an unknown `kid` must not let clients flood the
+/// issuer or a client's key URL).
 const JWKS_REFRESH_SECS: u64 = 60;
+/// Keys older than this are downloaded again before use, so that a key its owner withdrew stops
+/// being accepted.
+const JWKS_MAX_AGE_SECS: u64 = 300;
 
-/// Keys discovered from the external issuers.
+/// Downloaded key sets by source (the external issuers, or a private_key_jwt client's JWKS URL),
+/// each with when it was fetched: reused until `kid` is unknown (at most one download per
+/// JWKS_REFRESH_SECS) or the set is older than JWKS_MAX_AGE_SECS.
 #[derive(Default)]
-struct Remote {
-    /// The keys and when they were last fetched (None: never).
-    state: std::sync::RwLock<(jsonwebtoken::jwk::JwkSet, Option<std::time::Instant>)>,
+pub(super) struct JwksCache {
+    sets: std::sync::RwLock<std::collections::HashMap<String, (JwkSet, std::time::Instant)>>,
 }
 
-impl Remote {
-    /// The current keys; downloaded first when none are known or `kid` is unknown (rate-limited).
-    async fn keys(&self, issuers: &[String], kid: Option<&str>) -> Result<Keys, Error> {
-        let (set, fresh_needed) = {
+impl JwksCache {
+    /// The keys of `source`; `fetch` runs first when they are unknown, stale, or lack `kid`. A
+    /// failed download keeps the keys known before (an issuer outage must not lock everyone out).
+    pub(super) async fn keys<F>(
+        &self,
+        source: &str,
+        kid: Option<&str>,
+        fetch: F,
+    ) -> Result<JwkSet, String>
+    where
+        F: std::future::Future<Output = Result<JwkSet, String>>,
+    {
+        let known = {
             let g = self
-                .state
+                .sets
                 .read()
-                .map_err(|_| Error::Internal("JWKS lock poisoned".into()))?;
-            let known = match kid {
-                Some(k) => g.0.find(k).is_some(),
-                None => !g.0.keys.is_empty(),
-            };
-            let may_fetch =
-                g.1.is_none_or(|t| t.elapsed().as_secs() >= JWKS_REFRESH_SECS);
-            (g.0.clone(), !known && may_fetch)
+                .map_err(|_| "JWKS lock poisoned".to_string())?;
+            g.get(source).cloned()
         };
-        if !fresh_needed {
-            return Ok(Keys::Jwks(set));
+        if let Some((set, at)) = &known {
+            let age = at.elapsed().as_secs();
+            let has_kid = match kid {
+                Some(k) => set.find(k).is_some(),
+                None => !set.keys.is_empty(),
+            };
+            if age < JWKS_MAX_AGE_SECS && (has_kid || age < JWKS_REFRESH_SECS) {
+                return Ok(set.clone());
+            }
         }
-        let fetched = fetch_jwks(issuers).await;
+        let fetched = fetch.await;
         let mut g = self
-            .state
+            .sets
             .write()
-            .map_err(|_| Error::Internal("JWKS lock poisoned".into()))?;
-        g.1 = Some(std::time::Instant::now());
+            .map_err(|_| "JWKS lock poisoned".to_string())?;
         match fetched {
             Ok(set) => {
-                g.0 = set.clone();
-                Ok(Keys::Jwks(set))
+                g.insert(source.to_string(), (set.clone(), std::time::Instant::now()));
+                Ok(set)
             }
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot fetch the issuers' JWKS");
-                if g.0.keys.is_empty() {
-                    Err(Error::Unavailable(
-                        "the token issuer's keys cannot be fetched; try again later".into(),
-                    ))
-                } else {
-                    Ok(Keys::Jwks(g.0.clone()))
+            Err(e) => match known {
+                Some((set, _)) if !set.keys.is_empty() => {
+                    tracing::warn!(error = %e, source, "cannot refresh a JWKS; using the keys known before");
+                    // Retried after JWKS_REFRESH_SECS, not on every request.
+                    let now = std::time::Instant::now();
+                    let at = now
+                        .checked_sub(std::time::Duration::from_secs(
+                            JWKS_MAX_AGE_SECS - JWKS_REFRESH_SECS,
+                        ))
+                        .unwrap_or(now);
+                    g.insert(source.to_string(), (set.clone(), at));
+                    Ok(set)
                 }
-            }
+                _ => {
+                    // Nothing usable: remember the failure so the source is not asked again
+                    // before JWKS_REFRESH_SECS (requests meanwhile find no key: 401).
+                    g.insert(
+                        source.to_string(),
+                        (JwkSet { keys: Vec::new() }, std::time::Instant::now()),
+                    );
+                    Err(e)
+                }
+            },
         }
     }
 }
+
+/// The cache key of the external issuers' merged key set (client key URLs are keyed by URL).
+const ISSUERS_JWKS: &str = "issuers";
 
 /// OpenID discovery: `{issuer}/.well-known/openid-configuration` → `jwks_uri` → keys, for every
 /// issuer (merged).
@@ -334,16 +368,30 @@ pub async fn authenticate(req: &HttpRequest, st: &AppState, segs: &[&str]) -> Re
     };
     let audience = super::routes::base_url(req, st);
     let fetched;
-    let keys = match (&a.keys, &a.remote) {
+    let keys = match (&a.keys, a.remote) {
         (Some(k), _) => k,
-        (None, Some(r)) => {
+        (None, true) => {
             let kid = jsonwebtoken::decode_header(token)
                 .map_err(|_| Error::Unauthorized("invalid token: malformed".into()))?
                 .kid;
-            fetched = r.keys(&a.external_issuers, kid.as_deref()).await?;
+            let set = a
+                .jwks
+                .keys(
+                    ISSUERS_JWKS,
+                    kid.as_deref(),
+                    fetch_jwks(&a.external_issuers),
+                )
+                .await
+                .map_err(|e| {
+                    tracing::warn!(error = %e, "cannot fetch the issuers' JWKS");
+                    Error::Unavailable(
+                        "the token issuer's keys cannot be fetched; try again later".into(),
+                    )
+                })?;
+            fetched = Keys::Jwks(set);
             &fetched
         }
-        (None, None) => return Err(Error::Internal("no token keys configured".into())),
+        (None, false) => return Err(Error::Internal("no token keys configured".into())),
     };
     let p = token::validate(token, keys, &issuers, &audience)?;
     if a.mode == AuthMode::Builtin && (p.jti.is_some() || p.sid.is_some()) {

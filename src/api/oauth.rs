@@ -175,13 +175,26 @@ fn client_creds(req: &HttpRequest, form: &[(String, String)]) -> Result<ClientCr
 async fn assertion_keys(
     st: &AppState,
     client_id: &str,
+    assertion: &str,
 ) -> Result<Result<jsonwebtoken::jwk::JwkSet, HttpResponse>, ApiError> {
     let store = st.services.store.clone();
     let id = client_id.to_string();
     let source = blocking(move || Ok(ioauth::client_keys(&store, &id))).await?;
     match source {
         Ok(KeySource::Registered(set)) => Ok(Ok(set)),
-        Ok(KeySource::Url(url)) => match super::auth::fetch_jwks_url(&url).await {
+        Ok(KeySource::Url(url)) => match st
+            .auth
+            .jwks
+            .keys(
+                &url,
+                jsonwebtoken::decode_header(assertion)
+                    .ok()
+                    .and_then(|h| h.kid)
+                    .as_deref(),
+                super::auth::fetch_jwks_url(&url),
+            )
+            .await
+        {
             Ok(set) => Ok(Ok(set)),
             Err(e) => {
                 tracing::warn!(error = %e, client = %client_id, "cannot fetch a client's JWKS");
@@ -216,7 +229,7 @@ async fn with_client<T: Send + 'static>(
         Err(bad) => return Ok(Err(bad.response())),
     };
     let keys = match &creds {
-        ClientCreds::Assertion(id, _) => match assertion_keys(st, id).await? {
+        ClientCreds::Assertion(id, assertion) => match assertion_keys(st, id, assertion).await? {
             Ok(k) => Some(k),
             Err(r) => return Ok(Err(r)),
         },

@@ -41,7 +41,10 @@ pub(super) async fn blocking<T: Send + 'static>(
 pub async fn dispatch(req: HttpRequest, payload: Payload, state: web::Data<AppState>) -> Reply {
     let path = req.match_info().query("tail").to_string();
     let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
-    let g = super::auth::authenticate(&req, state.get_ref(), &segs).await?;
+    let g = match super::auth::authenticate(&req, state.get_ref(), &segs).await {
+        Ok(g) => g,
+        Err(e) => return Err(super::audit::unauthenticated(state.get_ref(), &req, &segs, e).await),
+    };
     super::edge::ratelimit::check_client(state.get_ref(), &g).await?;
     let mut st = super::consistency::scoped(&req, state.get_ref().clone());
     st.actor = super::audit::actor(&g, &req);

@@ -34,6 +34,8 @@ pub struct Services {
     pub paging_secret: std::sync::Arc<String>,
     /// Subscription endpoints may be private addresses (tests, closed networks).
     pub allow_private_endpoints: bool,
+    /// Bundle.total is counted up to this many matches unless `_total=accurate`.
+    pub search_total_cap: i64,
     /// Read replicas (empty: everything reads the primary).
     pub replicas: crate::store::replica::Replicas,
     /// The requesting client's last write, for read-your-writes (set per request by the API).
@@ -56,6 +58,7 @@ impl Services {
             store,
             paging_secret: std::sync::Arc::new(secret),
             allow_private_endpoints: false,
+            search_total_cap: crate::search::query::TOTAL_COUNT_CAP,
             replicas: Default::default(),
             read_after: None,
             read_store: std::sync::OnceLock::new(),

@@ -138,17 +138,26 @@ pub fn search(s: &Services, req: &SearchRequest<'_>) -> Result<SearchResult, Err
         ));
     }
     let (rows, total, included) = s.reader().read(|conn| -> Result<_, Error> {
-        let total = match (query.total, query.summary) {
-            (_, Summary::Count) | (Total::Accurate, _) => Some(search_sql::count(conn, &query)?),
-            (Total::Estimate, _) => {
-                search_sql::count_up_to(conn, &query, crate::search::query::TOTAL_COUNT_CAP)?
-            }
-            (Total::None, _) => None,
-        };
         if query.summary == Summary::Count {
+            let total = Some(search_sql::count(conn, &query)?);
             return Ok((Vec::new(), total, (Vec::new(), false)));
         }
-        let rows = search_sql::page(conn, &query, query.count + 1)?;
+        let planned = search_sql::plan(conn, &query, s.search_total_cap)?;
+        let rows = search_sql::page_with(conn, &query, planned.plan, query.count + 1)?;
+        let total = match query.total {
+            Total::Accurate => Some(search_sql::count(conn, &query)?),
+            // A first page that holds every match is its own count: selective searches (an MRN,
+            // one patient's encounters) then cost no count query at all.
+            Total::Estimate if query.cursor.is_none() && rows.len() as i64 <= query.count => {
+                Some(rows.len() as i64)
+            }
+            // Counted only when the plan walks at most `search_total_cap` candidates; a broad
+            // search over millions of rows is not counted on every page.
+            Total::Estimate if planned.cheap_count => {
+                search_sql::count_up_to(conn, &query, planned.plan, s.search_total_cap)?
+            }
+            Total::Estimate | Total::None => None,
+        };
         let page_rids: Vec<i64> = rows
             .iter()
             .take(query.count as usize)

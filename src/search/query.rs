@@ -158,16 +158,18 @@ pub struct Cursor {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Total {
     None,
-    /// The default (and `_total=estimate`): counted exactly up to `TOTAL_COUNT_CAP` matches, and
-    /// left out above it, so that a broad search over millions of rows does not pay for a full
-    /// COUNT on every page (measured: 20–40 s per COUNT over 1M resources on PostgreSQL).
+    /// The default (and `_total=estimate`): exact when the first page holds every match or when
+    /// the search walks at most `TOTAL_COUNT_CAP` candidates, and left out otherwise, so that a
+    /// broad search over millions of rows does not pay for a full COUNT on every page (measured:
+    /// 20–40 s per COUNT over 1M resources on PostgreSQL).
     #[default]
     Estimate,
     Accurate,
 }
 
-/// Matches counted for `Bundle.total` unless `_total=accurate` asks for an exact count.
-pub const TOTAL_COUNT_CAP: i64 = 10_000;
+/// The default of `search_total_cap`: how many candidates a default-total search may count, and
+/// how many index rows each planning probe reads at most (see `store::search_sql::plan`).
+pub const TOTAL_COUNT_CAP: i64 = 1_000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Summary {

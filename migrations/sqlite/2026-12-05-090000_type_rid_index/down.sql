@@ -1,0 +1,1 @@
+DROP INDEX resource_type_rid;
