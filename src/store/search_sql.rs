@@ -64,7 +64,7 @@ struct Compiler {
     binds: Binds,
     backend: Backend,
     next_alias: usize,
-    /// The `SELECT rid ...` of the last set-form filter compiled (what a probe counts).
+    /// `FROM ... WHERE ...` of the last set-form filter compiled (the rows a probe counts).
     last_set: Option<String>,
 }
 
@@ -302,12 +302,12 @@ impl Compiler {
         match types {
             Some(ts) if !ts.is_empty() => {
                 let list: Vec<String> = ts.iter().map(|t| self.binds.text(t.clone())).collect();
-                let set = format!(
-                    "SELECT {i}.rid FROM {from} WHERE {i}.res_type IN ({}) AND {conds}",
+                let rows = format!(
+                    "FROM {from} WHERE {i}.res_type IN ({}) AND {conds}",
                     list.join(", ")
                 );
-                let sql = format!("{r}.rid {not}IN ({set})");
-                self.last_set = Some(set);
+                let sql = format!("{r}.rid {not}IN (SELECT {i}.rid {rows})");
+                self.last_set = Some(rows);
                 sql
             }
             _ => {
@@ -676,8 +676,8 @@ fn count_sql(
 /// Rows a probe reads at most when the caller gives no limit of its own.
 pub const PROBE_LIMIT: i64 = 1_000;
 
-/// Chooses how to run `q`: probes the criteria that can drive a search (an `_id` list, an index
-/// criterion, a single composite, a compartment), likely-narrow ones first, each reading at most
+/// Chooses how to run `q`: probes the criteria that can drive a search (an `_id` list, a ranged
+/// index criterion, a compartment; see `probe_rank`), likely-narrow ones first, each reading at most
 /// `limit + 1` index rows, and lets the first with at most `limit` rows drive. Without one, the
 /// default order walks rows in rid order; an explicit `_sort` leaves the joins to the engine.
 pub fn plan(conn: &mut AnyConnection, q: &SearchQuery, limit: i64) -> Result<Planned, StoreError> {
@@ -694,11 +694,12 @@ pub fn plan(conn: &mut AnyConnection, q: &SearchQuery, limit: i64) -> Result<Pla
             f => {
                 let mut c = compiler(conn.backend());
                 c.filter("r", Some(q.types.as_slice()), f);
-                let Some(set) = c.last_set.take() else {
+                let Some(rows) = c.last_set.take() else {
                     continue;
                 };
                 let lim = c.binds.int(limit + 1);
-                let sql = format!("SELECT COUNT(*) AS n FROM ({set} LIMIT {lim}) t");
+                // `SELECT 1`: an index-only scan can answer it (no rid, which no value index holds).
+                let sql = format!("SELECT COUNT(*) AS n FROM (SELECT 1 AS x {rows} LIMIT {lim}) t");
                 let rows: Vec<CountRow> = c.binds.query(sql, conn.backend()).load(conn)?;
                 rows.first().map_or(0, |r| r.n)
             }
@@ -731,30 +732,34 @@ pub fn plan(conn: &mut AnyConnection, q: &SearchQuery, limit: i64) -> Result<Pla
 }
 
 /// Whether a criterion can drive a search, and how early to probe it (likely-narrow kinds first:
-/// ids, compartments, references and exact tokens before strings, dates and numbers).
+/// ids, compartments, references and exact tokens before strings, numbers and dates). Only
+/// criteria whose index rows form a range of one index are probed: a probe then stops after
+/// `limit + 1` rows. A criterion such as `date=gt…` (a filter on `hi` under an index led by `lo`),
+/// `:contains` or a composite could make the probe read every row of its parameter before it
+/// knows (measured: 30–150 ms over 1M resources on PostgreSQL), so it never drives.
 fn probe_rank(f: &Filter) -> Option<u8> {
+    let ranged = |p: &Pred| match p {
+        Pred::Date { prefix, .. } => matches!(prefix, Prefix::Eq | Prefix::Lt | Prefix::Sa),
+        Pred::StrContains(_) | Pred::UriAbove(_) => false,
+        _ => true,
+    };
+    let exact = |p: &Pred| {
+        matches!(
+            p,
+            Pred::Reference { .. }
+                | Pred::Token { code: Some(_), .. }
+                | Pred::StrExact(_)
+                | Pred::Uri(_)
+                | Pred::ReferenceUrl(_)
+                | Pred::OfType { .. }
+        )
+    };
     match f {
         Filter::Id(_) => Some(0),
         Filter::Compartment { params, .. } if !params.is_empty() => Some(1),
         Filter::Index {
             negate: false, any, ..
-        } => Some(
-            if any.iter().all(|p| {
-                matches!(
-                    p,
-                    Pred::Reference { .. }
-                        | Pred::Token { code: Some(_), .. }
-                        | Pred::StrExact(_)
-                        | Pred::Uri(_)
-                        | Pred::ReferenceUrl(_)
-                )
-            }) {
-                2
-            } else {
-                3
-            },
-        ),
-        Filter::Composite { any, .. } if any.len() == 1 => Some(4),
+        } if any.iter().all(ranged) => Some(if any.iter().all(exact) { 2 } else { 3 }),
         _ => None,
     }
 }
