@@ -900,6 +900,45 @@ async fn granular_scopes_limit_reads_searches_and_writes() {
             ]
         );
         assert_eq!(get(&srv, &obs(&vital), &admin).await.status, 200);
+        // A transaction with one non-matching write is refused whole: nothing is created.
+        let tx = json!({"resourceType": "Bundle", "type": "transaction", "entry": [
+            {"resource": categorized("p1", "laboratory"), "request": {"method": "POST", "url": "Observation"}},
+            {"resource": categorized("p1", "vital-signs"), "request": {"method": "POST", "url": "Observation"}}
+        ]});
+        assert_forbidden(&post(&srv, "", &tx, &tok).await);
+        let r = get(
+            &srv,
+            "Observation?subject=Patient/p1&_total=accurate",
+            &admin,
+        )
+        .await;
+        assert_eq!(r.json()["total"], 4);
+
+        // A granular Patient scope: only matching patients, also for $everything.
+        let pf = json!({"resourceType": "Patient", "id": "pf", "gender": "female"});
+        assert_eq!(put(&srv, "Patient/pf", &pf, &admin).await.status, 201);
+        let women = token_for(
+            &srv,
+            &st,
+            "women",
+            "user/Patient.rs?gender=female user/Observation.rs",
+            None,
+        )
+        .await;
+        assert_eq!(get(&srv, "Patient/pf", &women).await.status, 200);
+        assert_eq!(get(&srv, "Patient/p1", &women).await.status, 404);
+        let r = get(&srv, "Patient?_total=accurate", &women).await;
+        assert_eq!(ids(&r.json(), "match"), vec!["Patient/pf".to_string()]);
+        assert_eq!(r.json()["total"], 1);
+        assert_eq!(
+            get(&srv, "Patient/pf/$everything", &women).await.status,
+            200
+        );
+        assert_eq!(
+            get(&srv, "Patient/p1/$everything", &women).await.status,
+            404
+        );
+        assert_forbidden(&get(&srv, "Patient/$everything", &women).await);
 
         // Alternatives on one parameter are one OR list; over different parameters they allow
         // reads but no search (refused rather than widened).
