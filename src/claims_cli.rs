@@ -155,6 +155,7 @@ fn claims_since(s: &Services, since: &str) -> anyhow::Result<Vec<String>> {
                 base: "",
                 strict: true,
                 compartment: None,
+                restrict: Vec::new(),
             },
         )?;
         ids.extend(r.matches.into_iter().map(|m| m.id));

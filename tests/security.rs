@@ -692,3 +692,313 @@ async fn audit_chain_records_writes_and_detects_tampering() {
         assert_eq!(verify(&st).unwrap(), Verified::Broken { seq: 4 });
     }
 }
+
+const CAT: &str = "http://terminology.hl7.org/CodeSystem/observation-category";
+
+/// An Observation of `patient` in one observation-category (`laboratory`, `vital-signs`).
+fn categorized(patient: &str, category: &str) -> Value {
+    let mut o = observation(patient);
+    o["category"] = json!([{"coding": [{"system": CAT, "code": category}]}]);
+    o
+}
+
+async fn delete(srv: &TestServer, path: &str, token: &str) -> Resp {
+    let auth = format!("Bearer {token}");
+    srv.client()
+        .send(
+            awc::http::Method::DELETE,
+            path,
+            &[("authorization", &auth)],
+            None,
+        )
+        .await
+}
+
+/// A password-grant token of a new person holding `scope`.
+async fn token_for(
+    srv: &TestServer,
+    st: &hms::store::Store,
+    name: &str,
+    scope: &str,
+    patient: Option<&str>,
+) -> String {
+    let secret = person(st, name, scope, patient);
+    login(srv, name, &secret).await
+}
+
+#[actix_web::test]
+async fn granular_scopes_limit_reads_searches_and_writes() {
+    for b in backends() {
+        let srv = builtin(b);
+        let st = store(&srv);
+        let admin_secret = iauth::add_client(&st, "admin", "system/*.*").unwrap();
+        let r = token_req(
+            &srv,
+            &format!("grant_type=client_credentials&client_id=admin&client_secret={admin_secret}"),
+        )
+        .await;
+        let admin = r.json()["access_token"].as_str().unwrap().to_string();
+        for p in ["p1", "p2"] {
+            let body = json!({"resourceType": "Patient", "id": p});
+            assert_eq!(
+                put(&srv, &format!("Patient/{p}"), &body, &admin)
+                    .await
+                    .status,
+                201
+            );
+        }
+        let mut made = Vec::new();
+        for (p, cat) in [
+            ("p1", "vital-signs"),
+            ("p1", "laboratory"),
+            ("p1", "laboratory"),
+            ("p2", "laboratory"),
+        ] {
+            let mut o = categorized(p, cat);
+            if let Some(vital) = made.first() {
+                // lab1 groups the vital-signs one: `_include` must not show it.
+                o["hasMember"] = json!([{"reference": format!("Observation/{vital}")}]);
+            }
+            let r = post(&srv, "Observation", &o, &admin).await;
+            assert_eq!(r.status, 201, "{}", r.text());
+            made.push(r.json()["id"].as_str().unwrap().to_string());
+        }
+        let [vital, lab1, lab2, lab_p2] = [0, 1, 2, 3].map(|i| made[i].clone());
+        let obs = |id: &str| format!("Observation/{id}");
+        let tok = token_for(
+            &srv,
+            &st,
+            "labby",
+            &format!("patient/Observation.cruds?category={CAT}|laboratory patient/Patient.rs"),
+            Some("p1"),
+        )
+        .await;
+
+        // read / vread / history: a vital-signs Observation looks unknown.
+        assert_eq!(get(&srv, &obs(&lab1), &tok).await.status, 200);
+        assert_eq!(get(&srv, &obs(&vital), &tok).await.status, 404);
+        assert_eq!(
+            get(&srv, &format!("{}/_history/1", obs(&vital)), &tok)
+                .await
+                .status,
+            404
+        );
+        assert_eq!(
+            get(&srv, &format!("{}/_history", obs(&vital)), &tok)
+                .await
+                .status,
+            404
+        );
+        // Another patient's lab Observation stays outside the compartment.
+        assert_eq!(get(&srv, &obs(&lab_p2), &tok).await.status, 404);
+        assert_eq!(get(&srv, &obs(&vital), &admin).await.status, 200);
+
+        // search: exactly the patient's lab Observations, counted as such.
+        let mut labs = vec![obs(&lab1), obs(&lab2)];
+        labs.sort();
+        let r = get(&srv, "Observation?_total=accurate", &tok).await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        assert_eq!(ids(&r.json(), "match"), labs);
+        assert_eq!(r.json()["total"], 2);
+        let r = get(
+            &srv,
+            "Observation?category=vital-signs&_total=accurate",
+            &tok,
+        )
+        .await;
+        assert_eq!(ids(&r.json(), "match"), Vec::<String>::new());
+        assert_eq!(r.json()["total"], 0);
+        let r = get(&srv, "Patient/p1/Observation?_total=accurate", &tok).await;
+        assert_eq!(ids(&r.json(), "match"), labs);
+        // Paging keeps the restriction: two pages of one.
+        let r = get(&srv, "Observation?_count=1&_total=accurate", &tok).await;
+        let page1 = r.json();
+        assert_eq!(page1["total"], 2);
+        let next = page1["link"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|l| l["relation"] == "next")
+            .unwrap()["url"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let page2 = get(&srv, &next, &tok).await.json();
+        let mut paged = [ids(&page1, "match"), ids(&page2, "match")].concat();
+        paged.sort();
+        assert_eq!(paged, labs);
+        assert!(
+            page2["link"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|l| l["relation"] != "next")
+        );
+        // _include / _revinclude do not leak the vital-signs one (the admin's do show it).
+        let r = get(&srv, "Observation?_include=Observation:has-member", &tok).await;
+        assert_eq!(ids(&r.json(), "match"), labs);
+        assert_eq!(ids(&r.json(), "include"), Vec::<String>::new());
+        let r = get(
+            &srv,
+            "Observation?category=laboratory&_include=Observation:has-member",
+            &admin,
+        )
+        .await;
+        assert_eq!(ids(&r.json(), "include"), vec![obs(&vital)]);
+        let r = get(&srv, "Patient?_revinclude=Observation:subject", &tok).await;
+        assert_eq!(ids(&r.json(), "match"), vec!["Patient/p1".to_string()]);
+        assert_eq!(ids(&r.json(), "include"), labs);
+        // Criteria that reach around the restriction are refused.
+        assert_forbidden(&get(&srv, "?_type=Observation", &tok).await);
+        assert_forbidden(&get(&srv, "Patient?_has:Observation:subject:status=final", &tok).await);
+        assert_forbidden(&get(&srv, "Observation/_history", &tok).await);
+
+        // writes: the body must match, and so must what is replaced or deleted.
+        let r = post(&srv, "Observation", &categorized("p1", "laboratory"), &tok).await;
+        assert_eq!(r.status, 201, "{}", r.text());
+        assert_forbidden(&post(&srv, "Observation", &categorized("p1", "vital-signs"), &tok).await);
+        let mut moved = categorized("p1", "vital-signs");
+        moved["id"] = json!(lab2);
+        assert_forbidden(&put(&srv, &obs(&lab2), &moved, &tok).await);
+        let mut relabel = categorized("p1", "laboratory");
+        relabel["id"] = json!(vital);
+        assert_forbidden(&put(&srv, &obs(&vital), &relabel, &tok).await);
+        assert_forbidden(&delete(&srv, &obs(&vital), &tok).await);
+        assert_eq!(
+            get(&srv, &obs(&vital), &admin).await.json()["category"][0]["coding"][0]["code"],
+            "vital-signs"
+        );
+        let mut lab2_final = categorized("p1", "laboratory");
+        lab2_final["id"] = json!(lab2);
+        lab2_final["status"] = json!("amended");
+        assert_eq!(put(&srv, &obs(&lab2), &lab2_final, &tok).await.status, 200);
+
+        // batch: each entry on its own.
+        let batch = json!({"resourceType": "Bundle", "type": "batch", "entry": [
+            {"request": {"method": "GET", "url": obs(&lab1)}},
+            {"request": {"method": "GET", "url": obs(&vital)}},
+            {"resource": categorized("p1", "vital-signs"), "request": {"method": "POST", "url": "Observation"}},
+            {"request": {"method": "DELETE", "url": obs(&vital)}},
+            {"request": {"method": "GET", "url": "Observation?status=final"}}
+        ]});
+        let r = post(&srv, "", &batch, &tok).await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        let statuses: Vec<String> = r.json()["entry"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["response"]["status"].as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(
+            statuses,
+            vec![
+                "200 OK",
+                "404 Not Found",
+                "403 Forbidden",
+                "403 Forbidden",
+                "403 Forbidden"
+            ]
+        );
+        assert_eq!(get(&srv, &obs(&vital), &admin).await.status, 200);
+        // A transaction with one non-matching write is refused whole: nothing is created.
+        let tx = json!({"resourceType": "Bundle", "type": "transaction", "entry": [
+            {"resource": categorized("p1", "laboratory"), "request": {"method": "POST", "url": "Observation"}},
+            {"resource": categorized("p1", "vital-signs"), "request": {"method": "POST", "url": "Observation"}}
+        ]});
+        assert_forbidden(&post(&srv, "", &tx, &tok).await);
+        let r = get(
+            &srv,
+            "Observation?subject=Patient/p1&_total=accurate",
+            &admin,
+        )
+        .await;
+        assert_eq!(r.json()["total"], 4);
+
+        // A granular Patient scope: only matching patients, also for $everything.
+        let pf = json!({"resourceType": "Patient", "id": "pf", "gender": "female"});
+        assert_eq!(put(&srv, "Patient/pf", &pf, &admin).await.status, 201);
+        let women = token_for(
+            &srv,
+            &st,
+            "women",
+            "user/Patient.rs?gender=female user/Observation.rs",
+            None,
+        )
+        .await;
+        assert_eq!(get(&srv, "Patient/pf", &women).await.status, 200);
+        assert_eq!(get(&srv, "Patient/p1", &women).await.status, 404);
+        let r = get(&srv, "Patient?_total=accurate", &women).await;
+        assert_eq!(ids(&r.json(), "match"), vec!["Patient/pf".to_string()]);
+        assert_eq!(r.json()["total"], 1);
+        assert_eq!(
+            get(&srv, "Patient/pf/$everything", &women).await.status,
+            200
+        );
+        assert_eq!(
+            get(&srv, "Patient/p1/$everything", &women).await.status,
+            404
+        );
+        assert_forbidden(&get(&srv, "Patient/$everything", &women).await);
+
+        // Alternatives on one parameter are one OR list; over different parameters they allow
+        // reads but no search (refused rather than widened).
+        let both = token_for(
+            &srv,
+            &st,
+            "both",
+            &format!(
+                "user/Observation.rs?category={CAT}|laboratory user/Observation.rs?category={CAT}|vital-signs"
+            ),
+            None,
+        )
+        .await;
+        let r = get(
+            &srv,
+            "Observation?subject=Patient/p1&_total=accurate",
+            &both,
+        )
+        .await;
+        assert_eq!(r.json()["total"], 4, "{}", r.text());
+        let mixed = token_for(
+            &srv,
+            &st,
+            "mixed",
+            &format!("user/Observation.rs?category={CAT}|laboratory user/Observation.rs?status=preliminary"),
+            None,
+        )
+        .await;
+        assert_eq!(get(&srv, &obs(&lab_p2), &mixed).await.status, 200);
+        assert_eq!(get(&srv, &obs(&vital), &mixed).await.status, 404);
+        assert_forbidden(&get(&srv, "Observation", &mixed).await);
+    }
+}
+
+#[actix_web::test]
+async fn client_credentials_narrow_to_a_covered_scope() {
+    for b in backends() {
+        let srv = builtin(b);
+        let st = store(&srv);
+        let secret = iauth::add_client(&st, "bulk", "system/*.cruds").unwrap();
+        let form = |scope: &str| {
+            format!(
+                "grant_type=client_credentials&client_id=bulk&client_secret={secret}&scope={scope}"
+            )
+        };
+        let r = token_req(&srv, &form("system/Patient.rs")).await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        assert_eq!(r.json()["scope"], "system/Patient.rs");
+        let tok = r.json()["access_token"].as_str().unwrap().to_string();
+        let r = get(&srv, "Patient?_total=accurate", &tok).await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        assert_eq!(r.json()["total"], 0);
+        assert_forbidden(&post(&srv, "Patient", &json!({"resourceType": "Patient"}), &tok).await);
+        assert_forbidden(&get(&srv, "Observation", &tok).await);
+        // Only covered scopes are kept; nothing covered is invalid_scope.
+        let r = token_req(&srv, &form("system/Observation.read+user/Patient.rs")).await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        assert_eq!(r.json()["scope"], "system/Observation.read");
+        let r = token_req(&srv, &form("user/Patient.rs")).await;
+        assert_eq!(r.status, 400, "{}", r.text());
+        assert_eq!(r.json()["error"], "invalid_scope");
+    }
+}

@@ -6,7 +6,6 @@ use actix_web::HttpRequest;
 use jsonwebtoken::jwk::JwkSet;
 use serde_json::Value;
 
-use crate::auth::compartment;
 use crate::auth::scopes::{self, Access, Perm};
 use crate::auth::token::{self, Keys, Principal, SigningKey};
 use crate::config::{AuthConfig, AuthMode};
@@ -257,7 +256,7 @@ impl Guard {
     /// What the token allows for (type, perm), or 403.
     pub fn check(&self, resource_type: &str, perm: Perm) -> Result<Access, Error> {
         let Some(p) = &self.0 else {
-            return Ok(Access::Full);
+            return Ok(Access::FULL);
         };
         scopes::access(&p.scopes, p.patient.as_deref(), resource_type, perm).ok_or_else(|| {
             Error::Forbidden(format!(
@@ -273,15 +272,22 @@ impl Guard {
         })
     }
 
-    /// Like [`check`](Self::check), but patient-context access is refused (403): for interactions
-    /// whose results cannot be limited to one patient's compartment.
+    /// Like [`check`](Self::check), but patient-context and granular (search-restricted) access
+    /// are refused (403): for interactions whose results cannot be limited to what they allow.
     pub fn check_full(&self, resource_type: &str, perm: Perm) -> Result<(), Error> {
-        match self.check(resource_type, perm)? {
-            Access::Full => Ok(()),
-            Access::Patient(_) => Err(Error::Forbidden(format!(
+        let a = self.check(resource_type, perm)?;
+        if a.patient.is_some() {
+            return Err(Error::Forbidden(format!(
                 "this interaction on {resource_type} is not available to patient-context tokens"
-            ))),
+            )));
         }
+        if a.only.is_some() {
+            return Err(Error::Forbidden(format!(
+                "this interaction on {resource_type} is not available to tokens whose scopes for \
+                 {resource_type} are restricted by search parameters"
+            )));
+        }
+        Ok(())
     }
 
     /// Admin operations (system history, search across all types, Subscription event replay): a
@@ -303,31 +309,53 @@ impl Guard {
         }
     }
 
-    /// Patient-context reads: a resource outside the compartment looks unknown (404).
+    /// Limited reads (patient context, granular scopes): a resource outside what the access
+    /// allows looks unknown (404), like another patient's data.
     pub fn visible(&self, access: &Access, s: &Stored) -> Result<(), Error> {
-        match access {
-            Access::Full => Ok(()),
-            Access::Patient(pid) => {
-                let inside = match &s.body {
-                    Some(b) => serde_json::from_slice::<Value>(b)
-                        .map(|v| compartment::contains(&v, pid))
-                        .unwrap_or(false),
-                    None => false,
-                };
-                if inside {
-                    Ok(())
-                } else {
-                    Err(Error::NotFound(format!(
-                        "{}/{} is not known",
-                        s.res_type, s.id
-                    )))
-                }
-            }
+        if access.is_full() {
+            return Ok(());
+        }
+        let inside = match &s.body {
+            Some(b) => serde_json::from_slice::<Value>(b)
+                .map(|v| access.admits(&v))
+                .unwrap_or(false),
+            None => false,
+        };
+        if inside {
+            Ok(())
+        } else {
+            Err(Error::NotFound(format!(
+                "{}/{} is not known",
+                s.res_type, s.id
+            )))
         }
     }
 
-    /// Whether an included resource may be shown (read scope on its type, and in the compartment
-    /// for patient-context access).
+    /// Limited writes (update, delete) of an existing resource: outside the compartment it looks
+    /// unknown (404, as for reads); in it but not matching the granular scopes it is refused (403).
+    pub fn writable(&self, access: &Access, s: &Stored) -> Result<(), Error> {
+        let compartment = Access {
+            patient: access.patient.clone(),
+            only: None,
+        };
+        self.visible(&compartment, s)?;
+        self.visible(access, s).map_err(|_| {
+            Error::Forbidden(format!(
+                "{}/{} does not match the search restriction of the access token's scopes",
+                s.res_type, s.id
+            ))
+        })
+    }
+
+    /// True when some scope of the token is restricted by search parameters.
+    pub fn restricted(&self) -> bool {
+        self.0
+            .as_ref()
+            .is_some_and(|p| scopes::any_restricted(&p.scopes))
+    }
+
+    /// Whether an included resource may be shown (read scope on its type, and within what that
+    /// access allows: the compartment, the granular scopes' restrictions).
     pub fn may_include(&self, s: &Stored) -> bool {
         match self.check(&s.res_type, Perm::Read) {
             Ok(a) => self.visible(&a, s).is_ok(),

@@ -1,12 +1,12 @@
 //! Authorisation of batch/transaction Bundles entry by entry, like the single interactions:
-//! scopes per entry, and for patient-context tokens the compartment (bodies must be in it, the
-//! resources updated, deleted or read must be in it). A batch answers each refused entry with its
-//! own 403/404 and runs the others; a transaction with any refused entry is refused whole before
-//! anything runs. Reads are checked again on the answer (what was returned must be visible).
+//! scopes per entry, and for limited access (patient-context tokens, granular scopes) what it
+//! allows (bodies must be within it, the resources updated, deleted or read must be within it). A
+//! batch answers each refused entry with its own 403/404 and runs the others; a transaction with
+//! any refused entry is refused whole before anything runs. Reads are checked again on the answer
+//! (what was returned must be visible).
 
 use serde_json::Value;
 
-use crate::auth::compartment;
 use crate::auth::scopes::{Access, Perm};
 use crate::error::Error;
 use crate::fhir::ids::{LogicalId, ResourceType};
@@ -21,8 +21,8 @@ use super::routes::blocking;
 pub struct Decision {
     /// Batch entries answered with an error instead of running (index, error).
     pub refused: Vec<(usize, Error)>,
-    /// Entries whose answer carries a resource to check against the compartment (index, patient).
-    pub reads: Vec<(usize, String)>,
+    /// Entries whose answer carries a resource to check against the access (index, access).
+    pub reads: Vec<(usize, Access)>,
 }
 
 impl Decision {
@@ -66,7 +66,7 @@ pub async fn decide(
         .unwrap_or(&[]);
     for (i, e) in entries.iter().enumerate() {
         match entry(guard, st, e, i, base, transaction).await {
-            Ok(Some(pid)) => d.reads.push((i, pid)),
+            Ok(Some(access)) => d.reads.push((i, access)),
             Ok(None) => {}
             // One refused entry refuses a transaction, before anything runs.
             Err(err) if transaction => return Err(err),
@@ -76,7 +76,7 @@ pub async fn decide(
     Ok(d)
 }
 
-/// One entry: Ok(Some(patient)) when its answer must be checked against that compartment.
+/// One entry: Ok(Some(access)) when its answer must be checked against that access.
 async fn entry(
     guard: &Guard,
     st: &AppState,
@@ -84,7 +84,7 @@ async fn entry(
     i: usize,
     base: &str,
     transaction: bool,
-) -> Result<Option<String>, Error> {
+) -> Result<Option<Access>, Error> {
     let req = e.get("request");
     let text = |k: &str| req.and_then(|r| r.get(k)).and_then(Value::as_str);
     let method = text("method").unwrap_or("");
@@ -110,19 +110,17 @@ async fn entry(
         _ => return Err(cannot(i, method, url)),
     };
     let access = guard.check(t.as_str(), perm).map_err(|e| at(i, e))?;
-    let Access::Patient(pid) = access else {
+    if access.is_full() {
         return Ok(None);
-    };
+    }
     let refuse = |what: &str| {
         Err(Error::Forbidden(format!(
-            "Bundle entry {i}: {what} is not available to patient-context tokens"
+            "Bundle entry {i}: {what} is not available to patient-context tokens or tokens with \
+             search-restricted scopes"
         )))
     };
     let id = segs.get(1).and_then(|id| LogicalId::parse(id).ok());
-    let body_inside = || {
-        e.get("resource")
-            .is_some_and(|r| compartment::contains(r, &pid))
-    };
+    let body_inside = || e.get("resource").is_some_and(|r| access.admits(r));
     match (method, perm) {
         (_, Perm::Search) => refuse("search in a Bundle"),
         _ if query.is_some() || text("ifNoneExist").is_some() => refuse("a conditional request"),
@@ -134,11 +132,11 @@ async fn entry(
             // A transaction cannot take back what it committed: check before it runs. The answer
             // is checked again either way.
             if transaction {
-                existing_visible(guard, st, &access_of(&pid), t, id)
+                existing_visible(guard, st, &access, t, id, false)
                     .await
                     .map_err(|e| at(i, e))?;
             }
-            Ok(Some(pid))
+            Ok(Some(access))
         }
         (_, Perm::Create) => {
             if body_inside() {
@@ -154,7 +152,7 @@ async fn entry(
             if perm == Perm::Update && !body_inside() {
                 return refuse_body(i);
             }
-            existing_visible(guard, st, &access_of(&pid), t, id)
+            existing_visible(guard, st, &access, t, id, true)
                 .await
                 .map_err(|e| at(i, e))?;
             Ok(None)
@@ -162,26 +160,26 @@ async fn entry(
     }
 }
 
-fn access_of(pid: &str) -> Access {
-    Access::Patient(pid.to_string())
-}
-
 fn refuse_body<T>(i: usize) -> Result<T, Error> {
     Err(Error::Forbidden(format!(
-        "Bundle entry {i}: a patient-context token can only write resources in its patient's compartment"
+        "Bundle entry {i}: the resource is outside what the access token allows (its patient's \
+         compartment, its scopes' search restrictions)"
     )))
 }
 
-/// The current resource, if any, must be in the compartment (404 otherwise, as if unknown).
+/// The current resource, if any, must be within the access (404 otherwise, as if unknown; for a
+/// `write`, 403 when it is in the compartment but does not match the granular scopes).
 async fn existing_visible(
     guard: &Guard,
     st: &AppState,
     access: &Access,
     t: ResourceType,
     id: LogicalId,
+    write: bool,
 ) -> Result<(), Error> {
     let svc = st.services.clone();
     match blocking(move || read::read(&svc, &t, &id)).await {
+        Ok(s) if write => guard.writable(access, &s),
         Ok(s) => guard.visible(access, &s),
         Err(Error::NotFound(_)) | Err(Error::Gone(_)) => Ok(()),
         Err(e) => Err(e),
@@ -202,7 +200,7 @@ pub fn without_refused(mut bundle: Value, d: &Decision) -> Value {
 }
 
 /// The engine's answer with the refused entries put back at their places, and read answers that
-/// carry a resource outside the token's compartment replaced by 404.
+/// carry a resource outside the token's access replaced by 404.
 pub fn merge_response(response: &[u8], d: Decision) -> Result<Vec<u8>, Error> {
     let mut v: Value = serde_json::from_slice(response)
         .map_err(|e| Error::Internal(format!("cannot re-read the Bundle response: {e}")))?;
@@ -227,11 +225,9 @@ pub fn merge_response(response: &[u8], d: Decision) -> Result<Vec<u8>, Error> {
         let at = i.min(out.len());
         out.insert(at, error_entry(&err));
     }
-    for (i, pid) in d.reads {
+    for (i, access) in d.reads {
         if let Some(slot) = out.get_mut(i) {
-            let hidden = slot
-                .get("resource")
-                .is_some_and(|r| !compartment::contains(r, &pid));
+            let hidden = slot.get("resource").is_some_and(|r| !access.admits(r));
             if hidden {
                 *slot = error_entry(&Error::NotFound(format!(
                     "Bundle entry {i}: the resource is not known"

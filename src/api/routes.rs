@@ -17,6 +17,7 @@ use crate::interactions::transaction::{self, Respond};
 use crate::interactions::write::{Deleted, WriteKind};
 use crate::interactions::{history as ihistory, read, search as isearch, write};
 use crate::search::criteria::form_pairs;
+use crate::search::query::{Filter, Pred};
 use crate::store::history::Scope;
 
 use super::AppState;
@@ -187,12 +188,12 @@ async fn route(
                 }
                 Method::PUT => {
                     let access = g.check(t.as_str(), Perm::Update)?;
-                    guard_existing(st, g, &access, &t, &id).await?;
+                    guard_existing(st, g, &access, &t, &id, Existing::Write).await?;
                     update(req, payload, st, t, id, access).await
                 }
                 Method::DELETE => {
                     let access = g.check(t.as_str(), Perm::Delete)?;
-                    guard_existing(st, g, &access, &t, &id).await?;
+                    guard_existing(st, g, &access, &t, &id, Existing::Write).await?;
                     delete(req, st, t, id).await
                 }
                 Method::PATCH => {
@@ -207,12 +208,11 @@ async fn route(
             let t = ResourceType::parse(t)?;
             let id = LogicalId::parse(id)?;
             let access = g.check(t.as_str(), Perm::Read)?;
-            let restrict = match &access {
-                Access::Full => None,
-                Access::Patient(_) => {
-                    guard_existing(st, g, &access, &t, &id).await?;
-                    Some((g.clone(), access))
-                }
+            let restrict = if access.is_full() {
+                None
+            } else {
+                guard_existing(st, g, &access, &t, &id, Existing::Read).await?;
+                Some((g.clone(), access))
             };
             history(
                 req,
@@ -253,7 +253,7 @@ async fn route(
             let compartment = ResourceType::parse(ct)?;
             let id = LogicalId::parse(id)?;
             let target = ResourceType::parse(target)?;
-            if let Access::Patient(pid) = g.check(target.as_str(), Perm::Search)?
+            if let Some(pid) = g.check(target.as_str(), Perm::Search)?.patient
                 && (compartment.as_str() != "Patient" || id.as_str() != pid)
             {
                 return Err(Error::NotFound(format!("{compartment}/{id} is not known")).into());
@@ -394,37 +394,57 @@ async fn body_json(req: &HttpRequest, payload: Payload, st: &AppState) -> Result
     parse_body(&bytes)
 }
 
-/// Patient-context writes and history: the current resource must be in the token's compartment
-/// (404 otherwise, as if unknown). A resource that does not exist yet passes (update-as-create is
-/// checked on the new body).
+/// Why the current resource of a limited access is checked.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Existing {
+    /// Instance history: outside the access looks unknown (404).
+    Read,
+    /// Update/delete: outside the compartment looks unknown (404); in it but not matching the
+    /// token's granular scopes is refused (403).
+    Write,
+}
+
+/// Limited writes and history (patient context, granular scopes): the current resource must be
+/// within the access. A resource that does not exist yet passes (update-as-create is checked on
+/// the new body).
 async fn guard_existing(
     st: &AppState,
     g: &Guard,
     access: &Access,
     t: &ResourceType,
     id: &LogicalId,
+    why: Existing,
 ) -> Result<(), Error> {
-    if *access == Access::Full {
+    if access.is_full() {
         return Ok(());
     }
     let svc = st.services.clone();
     let (t, id) = (t.clone(), id.clone());
     match blocking(move || read::read(&svc, &t, &id)).await {
+        Ok(s) if why == Existing::Write => g.writable(access, &s),
         Ok(s) => g.visible(access, &s),
         Err(Error::NotFound(_)) | Err(Error::Gone(_)) => Ok(()),
         Err(e) => Err(e),
     }
 }
 
-/// Patient-context writes: the resource written must be in the token's compartment (403).
+/// Limited writes: the resource written must be within the access (403).
 fn check_body(access: &Access, resource: &Value) -> Result<(), Error> {
-    match access {
-        Access::Full => Ok(()),
-        Access::Patient(pid) if crate::auth::compartment::contains(resource, pid) => Ok(()),
-        Access::Patient(_) => Err(Error::Forbidden(
-            "a patient-context token can only write resources in its patient's compartment".into(),
-        )),
+    if access.admits(resource) {
+        return Ok(());
     }
+    let compartment = Access {
+        patient: access.patient.clone(),
+        only: None,
+    };
+    if !compartment.admits(resource) {
+        return Err(Error::Forbidden(
+            "a patient-context token can only write resources in its patient's compartment".into(),
+        ));
+    }
+    Err(Error::Forbidden(
+        "the resource does not match the search restriction of the access token's scopes".into(),
+    ))
 }
 
 async fn read_resource(
@@ -466,9 +486,12 @@ async fn create(
 ) -> Reply {
     let resource = body_json(req, payload, st).await?;
     check_body(&access, &resource)?;
-    if access != Access::Full && header(req, "if-none-exist").is_some() {
+    // The match it could answer with need not be within the access.
+    if !access.is_full() && header(req, "if-none-exist").is_some() {
         return Err(Error::Forbidden(
-            "conditional create is not available to patient-context tokens".into(),
+            "conditional create is not available to patient-context tokens or tokens with \
+             search-restricted scopes"
+                .into(),
         )
         .into());
     }
@@ -583,15 +606,30 @@ async fn everything(
     patient: Option<LogicalId>,
     trail: &Trail,
 ) -> Reply {
-    let patient = match g.check("Patient", Perm::Read)? {
-        Access::Full => patient,
-        Access::Patient(pid) => match patient {
+    let access = g.check("Patient", Perm::Read)?;
+    let patient = match &access.patient {
+        None => patient,
+        Some(pid) => match patient {
             Some(id) if id.as_str() != pid => {
                 return Err(Error::NotFound(format!("Patient/{id} is not known")).into());
             }
-            _ => Some(LogicalId::parse(&pid)?),
+            _ => Some(LogicalId::parse(pid)?),
         },
     };
+    if access.only.is_some() {
+        // A granular Patient scope: only patients matching it have an $everything.
+        let Some(id) = patient.clone() else {
+            return Err(Error::Forbidden(
+                "Patient/$everything across patients is not available to tokens whose Patient \
+                 scopes are restricted by search parameters"
+                    .into(),
+            )
+            .into());
+        };
+        let svc = st.services.clone();
+        let s = blocking(move || read::read(&svc, &ResourceType::parse("Patient")?, &id)).await?;
+        g.visible(&access, &s)?;
+    }
     let q = ieverything::parse_query(req.query_string())?;
     let svc = st.services.clone();
     let (qc, pc) = (q.clone(), patient.clone());
@@ -904,12 +942,57 @@ async fn search(
     if matches!(scope, SearchScope::System) && !pairs.iter().any(|(k, _)| k == "_type") {
         g.check_system(Perm::Search, "search across all types (without _type)")?;
     }
+    let mut restrict = Vec::new();
     if g.0.is_some() {
         let mut patient = None;
+        let mut restricted = None;
         for t in &types {
-            if let Access::Patient(pid) = g.check(t, Perm::Search)? {
+            let a = g.check(t, Perm::Search)?;
+            if let Some(pid) = a.patient.clone() {
                 patient = Some(pid);
             }
+            if a.only.is_some() {
+                restricted = Some((t.clone(), a));
+            }
+        }
+        // `subject:Patient.name` is a chain too: a dot anywhere in the name.
+        let reaches_other = pairs
+            .iter()
+            .any(|(k, _)| k.starts_with("_has") || k.contains('.'));
+        if g.restricted() && reaches_other {
+            // Their criteria reach other resources, which the restriction would not limit.
+            return Err(Error::Forbidden(
+                "chained and _has search parameters are not available to tokens with scopes \
+                 restricted by search parameters"
+                    .into(),
+            )
+            .into());
+        }
+        if let Some((t, a)) = restricted {
+            if types.len() != 1 || matches!(scope, SearchScope::System) {
+                return Err(Error::Forbidden(format!(
+                    "the access token's scopes for {t} are restricted by search parameters; \
+                     search {t} on its own ({t}?...)"
+                ))
+                .into());
+            }
+            restrict = a
+                .search_conds()
+                .map_err(Error::Forbidden)?
+                .into_iter()
+                .map(|c| Filter::Index {
+                    param: c.param,
+                    any: c
+                        .values
+                        .into_iter()
+                        .map(|v| Pred::Token {
+                            system: v.system,
+                            code: v.code,
+                        })
+                        .collect(),
+                    negate: false,
+                })
+                .collect();
         }
         if let Some(pid) = patient {
             if !matches!(
@@ -921,9 +1004,7 @@ async fn search(
                 )
                 .into());
             }
-            if pairs.iter().any(|(k, _)| {
-                k.starts_with("_has") || k.split(':').next().is_some_and(|n| n.contains('.'))
-            }) {
+            if reaches_other {
                 return Err(Error::invalid(
                     None,
                     "chained and _has search parameters are not available to patient-context tokens",
@@ -954,6 +1035,7 @@ async fn search(
                 base: &base_c,
                 strict,
                 compartment,
+                restrict,
             },
         )
     })

@@ -8,6 +8,7 @@ use jsonwebtoken::jwk::JwkSet;
 use super::auth::{self as accounts, DENIED};
 use crate::auth::credentials;
 use crate::auth::pkce;
+use crate::auth::scopes::Scope;
 use crate::auth::token::{self, Claims, SigningKey};
 use crate::error::Error;
 use crate::store::Store;
@@ -215,17 +216,28 @@ pub struct Issued {
     pub refresh_token: Option<String>,
 }
 
-/// `granted` narrowed to the `requested` scopes it contains (all of it when none are requested).
+/// True when holding the scope list `held` is enough to hand out `wanted`: it lists it, or, for a
+/// SMART resource scope, one of its resource scopes covers it (`system/*.cruds` covers
+/// `system/Patient.rs`; see `Scope::covers`).
+fn holds(held: &str, wanted: &str) -> bool {
+    held.split_whitespace().any(|h| h == wanted)
+        || Scope::parse(wanted).is_some_and(|w| {
+            held.split_whitespace()
+                .filter_map(Scope::parse)
+                .any(|h| h.covers(&w))
+        })
+}
+
+/// `granted` narrowed to the `requested` scopes it holds (all of it when none are requested); the
+/// token then carries the requested scope text.
 fn narrow(granted: &str, requested: Option<&str>) -> Result<String, OAuthError> {
     let scope = match requested.map(str::trim).filter(|r| !r.is_empty()) {
         None => granted.to_string(),
-        Some(r) => {
-            let have: Vec<&str> = granted.split_whitespace().collect();
-            r.split_whitespace()
-                .filter(|s| have.contains(s))
-                .collect::<Vec<_>>()
-                .join(" ")
-        }
+        Some(r) => r
+            .split_whitespace()
+            .filter(|s| holds(granted, s))
+            .collect::<Vec<_>>()
+            .join(" "),
     };
     if scope.is_empty() {
         return Err(refused(
@@ -245,13 +257,11 @@ fn is_app_scope(s: &str) -> bool {
 }
 
 /// What an app gets from a person's authorization: the requested scopes its registration allows,
-/// and, for data scopes, that the person has too.
+/// and, for data scopes, that the person has too (each held as such or covered, see `holds`).
 fn app_scope(requested: &str, client_scope: &str, person_scope: &str) -> String {
-    let client: Vec<&str> = client_scope.split_whitespace().collect();
-    let person: Vec<&str> = person_scope.split_whitespace().collect();
     requested
         .split_whitespace()
-        .filter(|s| client.contains(s) && (is_app_scope(s) || person.contains(s)))
+        .filter(|s| holds(client_scope, s) && (is_app_scope(s) || holds(person_scope, s)))
         .collect::<Vec<_>>()
         .join(" ")
 }
@@ -698,7 +708,44 @@ mod tests {
             "patient/*.rs launch/patient offline_access"
         );
         assert_eq!(app_scope("patient/*.rs", client, "user/*.rs"), "");
+        // Covered data scopes are handed out as requested (narrower).
+        assert_eq!(
+            app_scope(
+                "patient/Observation.rs?category=laboratory launch/patient patient/Claim.c",
+                client,
+                "patient/*.cruds"
+            ),
+            "patient/Observation.rs?category=laboratory launch/patient"
+        );
         assert!(wants_refresh("patient/*.rs offline_access"));
+    }
+
+    #[test]
+    fn narrowing_by_coverage() {
+        let n = |g: &str, r: &str| narrow(g, Some(r)).map_err(|e| e.to_string());
+        assert_eq!(
+            n("system/*.cruds", "system/Patient.rs").as_deref(),
+            Ok("system/Patient.rs")
+        );
+        assert_eq!(
+            n(
+                "system/*.read openid",
+                "system/Observation.read openid system/Patient.c"
+            )
+            .as_deref(),
+            Ok("system/Observation.read openid")
+        );
+        assert_eq!(
+            n(
+                "user/Observation.rs?category=laboratory",
+                "user/Observation.rs?category=laboratory user/Observation.rs?category=vital-signs user/Observation.rs"
+            )
+            .as_deref(),
+            Ok("user/Observation.rs?category=laboratory")
+        );
+        assert!(n("system/Patient.rs", "system/*.rs").is_err());
+        assert!(n("user/*.cruds", "system/Patient.rs").is_err());
+        assert_eq!(n("user/*.rs", "").as_deref(), Ok("user/*.rs"));
         assert!(!wants_refresh("patient/*.rs"));
     }
 }

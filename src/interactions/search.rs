@@ -26,6 +26,9 @@ pub struct SearchRequest<'a> {
     pub strict: bool,
     /// `Patient/123/Encounter`: (compartment type, id).
     pub compartment: Option<(String, String)>,
+    /// Criteria the server adds (granular SMART scopes): ANDed with the client's, kept out of the
+    /// links.
+    pub restrict: Vec<Filter>,
 }
 
 pub struct SearchResult {
@@ -51,6 +54,9 @@ fn fingerprint(req: &SearchRequest<'_>, applied: &[(String, String)]) -> String 
     }
     for (k, v) in applied {
         s.push_str(&format!("&{k}={v}"));
+    }
+    for f in &req.restrict {
+        s.push_str(&format!("!{f:?}"));
     }
     s
 }
@@ -87,6 +93,7 @@ pub fn search(s: &Services, req: &SearchRequest<'_>) -> Result<SearchResult, Err
             ref_id: cid.clone(),
         });
     }
+    query.filters.extend(req.restrict.iter().cloned());
     let fp = fingerprint(req, &applied);
     let token = req
         .pairs
