@@ -532,6 +532,53 @@ async fn patient_write_scope_stays_in_compartment() {
     let mut moved = observation("p2");
     moved["id"] = json!(id);
     assert_forbidden(&put(&srv, &format!("Observation/{id}"), &moved, &tok).await);
+
+    // PATCH by id: its own resource, as long as it stays in the compartment.
+    let ok = json_patch(
+        &srv,
+        &format!("Observation/{id}"),
+        &json!([{"op": "replace", "path": "/status", "value": "amended"}]),
+        &tok,
+    )
+    .await;
+    assert_eq!(ok.status, 200, "{}", ok.text());
+    assert_eq!(ok.json()["status"], "amended");
+    let out = json!([{"op": "replace", "path": "/subject/reference", "value": "Patient/p2"}]);
+    assert_forbidden(&json_patch(&srv, &format!("Observation/{id}"), &out, &tok).await);
+    let now = get(&srv, &format!("Observation/{id}"), &tok).await.json();
+    assert_eq!(now["subject"]["reference"], "Patient/p1");
+    assert_eq!(now["meta"]["versionId"], "2");
+    // Another patient's resource looks unknown, patched or not.
+    let admin_secret = person(&st, "pwadmin", "user/*.cruds", None);
+    let admin = login(&srv, "pwadmin", &admin_secret).await;
+    let r = post(&srv, "Observation", &observation("p2"), &admin).await;
+    let other = r.json()["id"].as_str().unwrap().to_string();
+    let back = json!([{"op": "replace", "path": "/subject/reference", "value": "Patient/p1"}]);
+    let r = json_patch(&srv, &format!("Observation/{other}"), &back, &tok).await;
+    assert_eq!(r.status, 404, "{}", r.text());
+    let theirs = get(&srv, &format!("Observation/{other}"), &admin)
+        .await
+        .json();
+    assert_eq!(theirs["subject"]["reference"], "Patient/p2");
+    assert_eq!(theirs["meta"]["versionId"], "1");
+    // Conditional PATCH would match outside the compartment: refused.
+    let r = json_patch(&srv, "Observation?subject=Patient/p1", &back, &tok).await;
+    assert_forbidden(&r);
+}
+
+async fn json_patch(srv: &TestServer, path: &str, ops: &Value, token: &str) -> Resp {
+    let auth = format!("Bearer {token}");
+    srv.client()
+        .send(
+            actix_web::http::Method::PATCH,
+            path,
+            &[
+                ("authorization", &auth),
+                ("content-type", "application/json-patch+json"),
+            ],
+            Some(serde_json::to_vec(ops).unwrap()),
+        )
+        .await
 }
 
 #[actix_web::test]

@@ -156,9 +156,10 @@ async fn route(
                     conditional_delete(req, st, t).await
                 }
                 Method::PATCH => {
+                    // Conditional: the criteria would be matched outside the caller's limits.
                     g.check_full(t.as_str(), Perm::Update)?;
                     let target = PatchTarget::Criteria(criteria_of(req)?);
-                    patch(req, payload, st, t, target).await
+                    patch(req, payload, st, t, target, Access::FULL).await
                 }
                 _ => Err(not_allowed(&m, path)),
             }
@@ -197,9 +198,8 @@ async fn route(
                     delete(req, st, t, id).await
                 }
                 Method::PATCH => {
-                    // The patched result is not re-checked: patient-context tokens cannot patch.
-                    g.check_full(t.as_str(), Perm::Update)?;
-                    patch(req, payload, st, t, PatchTarget::Id(id)).await
+                    let access = g.check(t.as_str(), Perm::Update)?;
+                    patch(req, payload, st, t, PatchTarget::Id(id), access).await
                 }
                 _ => Err(not_allowed(&m, path)),
             }
@@ -734,6 +734,7 @@ async fn patch(
     st: &AppState,
     t: ResourceType,
     target: PatchTarget,
+    access: Access,
 ) -> Reply {
     let ct = header(req, "content-type")
         .unwrap_or("")
@@ -758,7 +759,18 @@ async fn patch(
         .into());
     };
     let svc = st.services.clone();
-    let w = blocking_as(st, move || ipatch::patch(&svc, &t, &target, &doc, im)).await?;
+    let w = blocking_as(st, move || {
+        let id = match &target {
+            PatchTarget::Id(id) => id.to_string(),
+            PatchTarget::Criteria(_) => String::new(),
+        };
+        let limits = ipatch::PatchLimits {
+            before: &|v| super::auth::writable_body(&access, t.as_str(), &id, v),
+            after: &|v| check_body(&access, v),
+        };
+        ipatch::patch(&svc, &t, &target, &doc, im, &limits)
+    })
+    .await?;
     Ok(written_reply(req, st, w))
 }
 

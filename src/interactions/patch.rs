@@ -101,12 +101,21 @@ pub enum PatchTarget {
 }
 
 /// PATCH over HTTP: one transaction.
+/// What a limited caller (patient-context token, granular scopes) may patch: `before` sees the
+/// stored resource, `after` the patched one, both inside the write's transaction; an error
+/// refuses the patch.
+pub struct PatchLimits<'a> {
+    pub before: &'a dyn Fn(&Value) -> Result<(), Error>,
+    pub after: &'a dyn Fn(&Value) -> Result<(), Error>,
+}
+
 pub fn patch(
     s: &Services,
     t: &ResourceType,
     target: &PatchTarget,
     doc: &PatchDoc,
     if_match: Option<i64>,
+    limits: &PatchLimits<'_>,
 ) -> Result<Written, Error> {
     let criteria = match target {
         PatchTarget::Criteria(q) => Some(Criteria::parse(q)?),
@@ -120,9 +129,18 @@ pub fn patch(
                 return Err(Error::Internal("criteria were not parsed".into()));
             }
         };
+        if let Some(cur) = resources::read_current(conn, t.as_str(), id.as_str())?
+            && !cur.is_deleted()
+        {
+            let stored = Stored::from_version(cur)?;
+            let before: Value = serde_json::from_slice(stored.body.as_deref().unwrap_or_default())
+                .map_err(|e| Error::Internal(format!("stored {t}/{id} is not JSON: {e}")))?;
+            (limits.before)(&before)?;
+        }
         let allow = s.allow_private_endpoints;
         patch_in_tx_with(conn, t, &id, doc, if_match, &|v| {
             crate::sync::guard::check_resource(&v, allow)?;
+            (limits.after)(&v)?;
             Ok(v)
         })
     })
