@@ -295,6 +295,31 @@ async fn rest_hook_gets_every_change_once_and_in_order() {
         // Nothing more arrives (exactly once).
         actix_web::rt::time::sleep(Duration::from_millis(500)).await;
         assert_eq!(rx.events().len(), expected.len());
+        // Each delivery left one Export AuditEvent naming the version sent, by the sync agent.
+        let exports: Vec<Value> = common::all_of(&c, "AuditEvent")
+            .await
+            .into_iter()
+            .filter(|e| e["type"]["code"] == "110106")
+            .collect();
+        let mut sent: Vec<String> = exports
+            .iter()
+            .flat_map(|e| e["entity"].as_array().cloned().unwrap_or_default())
+            .filter_map(|en| en["what"]["reference"].as_str().map(str::to_string))
+            .filter(|r| r.contains("/_history/"))
+            .collect();
+        sent.sort();
+        let mut want: Vec<String> = expected
+            .iter()
+            .map(|(id, v)| format!("Patient/{id}/_history/{v}"))
+            .collect();
+        want.sort();
+        assert_eq!(sent, want, "{b:?}");
+        for e in &exports {
+            assert_eq!(e["outcome"], "0", "{e}");
+            let who = &e["agent"][0]["who"]["identifier"];
+            assert_eq!(who["system"], "urn:hms:system", "{e}");
+            assert!(who["value"].as_str().unwrap().starts_with("sync:"), "{e}");
+        }
         // $status and $events recover what was sent.
         let st = c.get(&format!("Subscription/{sub_id}/$status")).await;
         assert_eq!(st.status, 200);
