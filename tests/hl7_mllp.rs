@@ -578,6 +578,109 @@ async fn no_ack_when_the_message_store_is_gone() {
     }
 }
 
+/// The stored rows of control id `cid` (with the columns the CLI does not list).
+fn message_rows(srv: &TestServer, cid: &str) -> Vec<hms::store::hl7_messages::Summary> {
+    let store = hms::app::open_store(&srv.config).unwrap();
+    let rows = store
+        .read(|conn| hms::store::hl7_messages::list(conn, None, 1000))
+        .unwrap();
+    rows.into_iter().filter(|r| r.control_id == cid).collect()
+}
+
+fn raw_of(srv: &TestServer, id: i64) -> Option<Vec<u8>> {
+    let store = hms::app::open_store(&srv.config).unwrap();
+    store
+        .read(|conn| hms::store::hl7_messages::raw(conn, id))
+        .unwrap()
+}
+
+/// One commit per accepted message: the raw message, its resources and its status are written in
+/// one transaction. When that transaction fails at its last write (as a crash before COMMIT would),
+/// neither the message nor a resource is left and no ACK is sent; a refused message still keeps
+/// its raw bytes.
+#[actix_web::test]
+async fn an_accepted_message_is_stored_and_applied_in_one_commit() {
+    for b in backends() {
+        let srv = TestServer::start(b);
+        let c = srv.client();
+        // Fails the last statement of the apply: the message row's status update.
+        srv.exec_sql(match b {
+            Backend::Sqlite => {
+                "CREATE TRIGGER fail_finish BEFORE UPDATE ON hl7_message \
+                 BEGIN SELECT RAISE(ABORT, 'simulated crash before commit'); END;"
+            }
+            Backend::Postgres => {
+                "CREATE FUNCTION fail_finish() RETURNS trigger LANGUAGE plpgsql AS \
+                 $$ BEGIN RAISE EXCEPTION 'simulated crash before commit'; END $$; \
+                 CREATE TRIGGER fail_finish BEFORE UPDATE ON hl7_message \
+                 FOR EACH ROW EXECUTE FUNCTION fail_finish();"
+            }
+        });
+        let msg = A04.replace("CTRL-1", "ONE-1");
+        let mut s = TcpStream::connect(srv.mllp()).await.unwrap();
+        s.write_all(&frame(msg.as_bytes())).await.unwrap();
+        let ack = read_frame(&mut s, Duration::from_secs(60)).await;
+        assert_eq!(ack, None, "{b:?}: no ACK when the commit fails");
+        assert_eq!(
+            message_rows(&srv, "ONE-1").len(),
+            0,
+            "{b:?}: no raw message"
+        );
+        let patients = "Patient?identifier=urn:hms:id:HOSP|MRN-77";
+        assert_eq!(count(&c, patients).await, 0, "{b:?}: no resource");
+        assert_eq!(count(&c, "Encounter").await, 0, "{b:?}: no resource");
+
+        srv.exec_sql(match b {
+            Backend::Sqlite => "DROP TRIGGER fail_finish;",
+            Backend::Postgres => {
+                "DROP TRIGGER fail_finish ON hl7_message; DROP FUNCTION fail_finish();"
+            }
+        });
+        // The retransmission: stored once, processed, with the versions it wrote.
+        let mut m = client(&srv).await;
+        let ack = m.send(msg.as_bytes()).await.unwrap();
+        assert_eq!(msa_code(&ack).as_deref(), Some("AA"), "{}", text(&ack));
+        let pat = one(&c, patients).await;
+        let enc = one(&c, "Encounter?identifier=urn:hms:id:HOSP|VN-77").await;
+        let rows = message_rows(&srv, "ONE-1");
+        assert_eq!(rows.len(), 1, "{b:?}");
+        assert_eq!(rows[0].status, "processed");
+        assert_eq!(rows[0].ack_code.as_deref(), Some("AA"));
+        assert_eq!(field(&ack, "MSH", 9), format!("HMS{}", rows[0].id));
+        let written: Vec<String> =
+            serde_json::from_str(rows[0].resources.as_deref().unwrap()).unwrap();
+        for r in [&pat, &enc] {
+            let v = format!(
+                "{}/{}/_history/1",
+                r["resourceType"].as_str().unwrap(),
+                r["id"].as_str().unwrap()
+            );
+            assert!(written.contains(&v), "{b:?} {v} in {written:?}");
+        }
+        assert_eq!(raw_of(&srv, rows[0].id), Some(msg.as_bytes().to_vec()));
+
+        // A data error while applying (A40 of an unknown record): that transaction is rolled
+        // back, then the raw message is kept with status error and its AE.
+        let bad = "MSH|^~\\&|REG|HOSP|HMS|HMS|20240103100000+0100||ADT^A40^ADT_A39|ONE-BAD|P|2.5.1\r\
+EVN|A40|20240103100000+0100\r\
+PID|1||NEW-9^^^HOSP^MR||ROE^RICHARD^Q||19700102|M\r\
+MRG|GONE-9^^^HOSP^MR\r";
+        let ack = m.send(bad.as_bytes()).await.unwrap();
+        assert_eq!(msa_code(&ack).as_deref(), Some("AE"), "{}", text(&ack));
+        assert_eq!(field(&ack, "ERR", 2), "MRG^1^1", "{}", text(&ack));
+        assert!(field(&ack, "ERR", 3).starts_with("204^"), "{}", text(&ack));
+        let rows = message_rows(&srv, "ONE-BAD");
+        assert_eq!(rows.len(), 1, "{b:?}");
+        assert_eq!(rows[0].status, "error");
+        assert_eq!(rows[0].ack_code.as_deref(), Some("AE"));
+        assert_eq!(rows[0].resources, None);
+        assert_eq!(field(&ack, "MSH", 9), format!("HMS{}", rows[0].id));
+        assert_eq!(raw_of(&srv, rows[0].id), Some(bad.as_bytes().to_vec()));
+        let q = "Patient?identifier=urn:hms:id:HOSP|NEW-9";
+        assert_eq!(count(&c, q).await, 0, "{b:?}: the bundle was rolled back");
+    }
+}
+
 #[actix_web::test]
 async fn a40_merge_deactivates_links_and_moves_references() {
     for b in backends() {

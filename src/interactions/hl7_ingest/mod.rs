@@ -1,30 +1,34 @@
 //! HL7 v2 ingest, transport-free: the MLLP listener and `hms hl7 replay` both come through here.
 //!
-//! For each frame: (1) store the raw message and commit (status `received`); (2) parse, check and
-//! map it; (3) in ONE transaction lock the message row, apply the Bundle (+ A40 reference moves),
-//! and record status `processed`, the versions written and the ACK bytes; commit; (4) only then
-//! return AA/CA. A refused message (parse/map/data error, unsupported type/version/processing id)
-//! is recorded `error` or `rejected` with the reason and its AE/AR ACK, nothing applied. Any
+//! For each frame: (1) parse, check and map it (no database); (2) for a mapped message, in ONE
+//! transaction store the raw message, apply the Bundle (+ A40 reference moves) and record status
+//! `processed`, the versions written and the ACK bytes; commit; (3) only then return AA/CA. One
+//! commit per accepted message: a crash before it leaves neither the message nor its resources,
+//! and the sender retransmits. If applying fails on the data, that transaction is rolled back and
+//! the message is stored in its own transaction and refused. A refused message (parse/map/data
+//! error, unsupported type/version/processing id) is recorded `error` or `rejected` with the
+//! reason and its AE/AR ACK, nothing applied: the raw message is kept for every ACK sent. Any
 //! storage failure returns [`IngestError::Unavailable`]: the caller must send NO acknowledgment.
 //!
 //! Duplicates (same MSH-3, MSH-4, MSH-10 and SHA-256 of the bytes) get the stored ACK bytes again
-//! and nothing is applied twice. The same MSH-10 with other content is processed as a new message
-//! and the row notes which earlier message used that control id.
+//! and nothing is applied twice; a stored message that was never finished is processed then. The
+//! same MSH-10 with other content is processed as a new message and the row notes which earlier
+//! message used that control id.
 
 mod decide;
 mod reply;
 
 use hms_hl7v2::ack::{AckCode, AckError, Outcome};
-use hms_hl7v2::map::MappingConfig;
+use hms_hl7v2::map::{Mapped, MappingConfig};
 use hms_hl7v2::message::ErrorLocation;
 
 use crate::error::Error;
 use crate::fhir::audit_event::{Action, Actor, Kind, Outcome as AuditOutcome, Record};
-use crate::store::hl7_messages::{self as messages, NewMessage, Summary};
-use crate::store::{Store, StoreError, now_micros};
+use crate::store::hl7_messages::{self as messages, MessageKey, NewMessage, Summary};
+use crate::store::{AnyConnection, Store, StoreError, now_micros};
 
 use super::audit;
-use super::patient_locks::PatientLocks;
+use super::patient_locks::{PatientGuard, PatientLocks};
 use super::patient_merge;
 use super::transaction;
 use decide::{Decision, Frame, decide};
@@ -64,8 +68,9 @@ pub struct Hl7Ingest {
     base: String,
 }
 
-enum Stage1 {
-    New(i64),
+/// What a write found: its own new row (or result), or the stored identical message.
+enum Stored<T> {
+    New(T),
     Existing(messages::State),
 }
 
@@ -82,56 +87,106 @@ impl Hl7Ingest {
     /// Processes one received frame payload and returns the ACK to send.
     pub async fn receive(&self, raw: Vec<u8>) -> Result<Reply, IngestError> {
         let frame = Frame::read(raw);
+        match decide(&frame, &self.mapping) {
+            Decision::Apply(mapped) => self.store_and_apply(frame, *mapped).await,
+            // Refused messages (rare) keep two steps: store the raw message, then refuse it.
+            Decision::Refuse { outcome, error } => match self.store_raw(frame).await? {
+                (frame, Stored::New(id)) => self.refuse(id, frame, false, outcome, error).await,
+                (frame, Stored::Existing(s)) => self.existing(s, frame).await,
+            },
+        }
+    }
+
+    /// The common path, one commit: store the raw message, apply it and record the outcome in ONE
+    /// transaction. A data error rolls all of it back; the message is then stored and refused.
+    async fn store_and_apply(&self, frame: Frame, mapped: Mapped) -> Result<Reply, IngestError> {
+        let guard = self.lock_patient(&mapped).await;
+        let base = self.base.clone();
         let key = frame.key();
-        let msg_type = frame.msg_type();
-        let store = self.store.clone();
-        let raw = frame.raw.clone();
-        let stage1 = blocking(move || {
-            store.write(|conn| {
+        let (frame, applied) = self
+            .write_as_sender(frame, move |conn, frame, sender| {
+                // A duplicate leaves this transaction without writing anything.
                 if let Some(s) = messages::find_same(conn, &key)? {
-                    return Ok::<_, StoreError>(Stage1::Existing(s));
+                    return Ok(Stored::Existing(s));
                 }
-                let note = messages::find_reused_control_id(conn, &key)?.map(|first| {
-                    format!(
-                        "control id reused with different content (first used by message {first})"
-                    )
-                });
-                let id = messages::insert(
-                    conn,
-                    &NewMessage {
-                        key: &key,
-                        received_at: now_micros(),
-                        msg_type: &msg_type,
-                        raw: &raw,
-                        note: note.as_deref(),
-                    },
-                )?;
-                if note.is_some() {
-                    tracing::warn!(
-                        message_id = id,
-                        "HL7 control id reused with different content"
-                    );
-                }
-                Ok(Stage1::New(id))
+                let id = insert_raw(conn, frame, &key)?;
+                apply(conn, id, frame, &mapped, &base, sender).map(Stored::New)
             })
-        })
-        .await??;
-        match stage1 {
-            Stage1::Existing(s) if s.status != messages::RECEIVED => {
-                tracing::info!(
-                    message_id = s.id,
-                    "duplicate HL7 message: resending the stored ACK"
-                );
-                Ok(Reply {
-                    message_id: s.id,
-                    code: None,
-                    ack: s.ack,
-                    duplicate: true,
-                })
+            .await?;
+        // `existing` may process a stored message, which takes the patient lock itself.
+        drop(guard);
+        match applied {
+            Ok(Stored::New(r)) => {
+                tracing::info!(message_id = r.message_id, code = ?r.code, "HL7 message processed");
+                Ok(r)
             }
-            // Stored earlier but never finished (e.g. a crash): process it now.
-            Stage1::Existing(s) => self.process(s.id, frame, false).await,
-            Stage1::New(id) => self.process(id, frame, false).await,
+            Ok(Stored::Existing(s)) => self.existing(s, frame).await,
+            Err(e) if is_storage(&e) => Err(IngestError::Unavailable(e.to_string())),
+            // Nothing of the message was written: keep the raw message, then answer AE.
+            Err(e) => match self.store_raw(frame).await? {
+                (frame, Stored::New(id)) => {
+                    self.refuse(id, frame, false, Outcome::Error, data_error(&e))
+                        .await
+                }
+                // An identical message was stored meanwhile (another connection).
+                (frame, Stored::Existing(s)) => self.existing(s, frame).await,
+            },
+        }
+    }
+
+    /// Stage 1 of the two-step path: the raw message in its own transaction (or the stored twin).
+    async fn store_raw(&self, frame: Frame) -> Result<(Frame, Stored<i64>), IngestError> {
+        let store = self.store.clone();
+        let (frame, stored) = blocking(move || {
+            let key = frame.key();
+            let stored = store.write(|conn| match messages::find_same(conn, &key)? {
+                Some(s) => Ok::<_, StoreError>(Stored::Existing(s)),
+                None => insert_raw(conn, &frame, &key).map(Stored::New),
+            });
+            (frame, stored)
+        })
+        .await?;
+        Ok((frame, stored?))
+    }
+
+    /// A message stored before: resend its ACK, or process it if it was never finished (a crash).
+    async fn existing(&self, s: messages::State, frame: Frame) -> Result<Reply, IngestError> {
+        if s.status == messages::RECEIVED {
+            return self.process(s.id, frame, false).await;
+        }
+        tracing::info!(
+            message_id = s.id,
+            "duplicate HL7 message: resending the stored ACK"
+        );
+        Ok(Reply {
+            message_id: s.id,
+            code: None,
+            ack: s.ack,
+            duplicate: true,
+        })
+    }
+
+    /// Runs `work` in one write transaction off the executor, as the message's sending system
+    /// (the agent of every audit record the message causes); gives the frame back.
+    async fn write_as_sender<T: Send + 'static>(
+        &self,
+        frame: Frame,
+        mut work: impl FnMut(&mut AnyConnection, &Frame, &str) -> Result<T, Error> + Send + 'static,
+    ) -> Result<(Frame, Result<T, Error>), IngestError> {
+        let store = self.store.clone();
+        blocking(move || {
+            let sender = sender_of(&frame);
+            let _actor = audit::act_as(Actor::system(sender.clone()));
+            let result = store.write(|conn| work(conn, &frame, &sender));
+            (frame, result)
+        })
+        .await
+    }
+
+    async fn lock_patient(&self, mapped: &Mapped) -> Option<PatientGuard> {
+        match &mapped.patient_key {
+            Some(k) => Some(self.locks.lock(k).await),
+            None => None,
         }
     }
 
@@ -170,17 +225,10 @@ impl Hl7Ingest {
             }
             Decision::Apply(m) => m,
         };
-        let _guard = match &mapped.patient_key {
-            Some(k) => Some(self.locks.lock(k).await),
-            None => None,
-        };
-        let store = self.store.clone();
+        let _guard = self.lock_patient(&mapped).await;
         let base = self.base.clone();
-        let sender = sender_of(&frame);
-        let (frame, applied) = blocking(move || {
-            // Every resource the message writes is audited with the sending system as agent.
-            let _actor = audit::act_as(Actor::system(sender.clone()));
-            let result = store.write(|conn| {
+        let (frame, applied) = self
+            .write_as_sender(frame, move |conn, frame, sender| {
                 let state = messages::lock(conn, id)?
                     .ok_or(IngestError::NotFound(id))
                     .map_err(|e| Error::Internal(e.to_string()))?;
@@ -192,45 +240,9 @@ impl Hl7Ingest {
                         duplicate: true,
                     });
                 }
-                // Any error rolls the whole transaction back: nothing of the Bundle is applied.
-                let mut written: Vec<String> =
-                    transaction::process_in_tx(conn, &mapped.bundle, &base)?
-                        .touched
-                        .iter()
-                        .map(|t| format!("{}/{}/_history/{}", t.res_type, t.id, t.version))
-                        .collect();
-                for m in &mapped.merges {
-                    written.extend(patient_merge::move_references(conn, &m.source, &m.target)?);
-                }
-                let ack = reply::ack(&frame, id, Outcome::Accept, None);
-                let resources =
-                    serde_json::to_string(&written).map_err(|e| Error::Internal(e.to_string()))?;
-                audit::record_in_tx(
-                    conn,
-                    &import_record(&sender, id, written, AuditOutcome::Success, None),
-                )?;
-                messages::finish(
-                    conn,
-                    id,
-                    &messages::Outcome {
-                        status: messages::PROCESSED,
-                        error: None,
-                        ack: ack.bytes.as_deref(),
-                        ack_code: Some(ack.code.as_str()),
-                        resources: Some(&resources),
-                        processed_at: now_micros(),
-                    },
-                )?;
-                Ok(Reply {
-                    message_id: id,
-                    code: Some(ack.code),
-                    ack: ack.bytes,
-                    duplicate: false,
-                })
-            });
-            (frame, result)
-        })
-        .await?;
+                apply(conn, id, frame, &mapped, &base, sender)
+            })
+            .await?;
         match applied {
             Ok(r) => {
                 tracing::info!(message_id = id, code = ?r.code, "HL7 message processed");
@@ -310,6 +322,80 @@ impl Hl7Ingest {
         tracing::info!(message_id = id, code = ?reply.code, "HL7 message refused");
         Ok(reply)
     }
+}
+
+/// Stores the raw message with status `received`, noting an earlier message that used the same
+/// control id with other content.
+fn insert_raw(
+    conn: &mut AnyConnection,
+    frame: &Frame,
+    key: &MessageKey,
+) -> Result<i64, StoreError> {
+    let note = messages::find_reused_control_id(conn, key)?.map(|first| {
+        format!("control id reused with different content (first used by message {first})")
+    });
+    let id = messages::insert(
+        conn,
+        &NewMessage {
+            key,
+            received_at: now_micros(),
+            msg_type: &frame.msg_type(),
+            raw: &frame.raw,
+            note: note.as_deref(),
+        },
+    )?;
+    if note.is_some() {
+        tracing::warn!(
+            message_id = id,
+            "HL7 control id reused with different content"
+        );
+    }
+    Ok(id)
+}
+
+/// Applies stored message `id` inside the caller's transaction: the Bundle, the A40 reference
+/// moves, the Import audit record and status `processed` with its ACK. Any error must roll the
+/// whole transaction back (nothing of the Bundle is applied then).
+fn apply(
+    conn: &mut AnyConnection,
+    id: i64,
+    frame: &Frame,
+    mapped: &Mapped,
+    base: &str,
+    sender: &str,
+) -> Result<Reply, Error> {
+    let mut written: Vec<String> = transaction::process_in_tx(conn, &mapped.bundle, base)?
+        .touched
+        .iter()
+        .map(|t| format!("{}/{}/_history/{}", t.res_type, t.id, t.version))
+        .collect();
+    for m in &mapped.merges {
+        written.extend(patient_merge::move_references(conn, &m.source, &m.target)?);
+    }
+    let ack = reply::ack(frame, id, Outcome::Accept, None);
+    let resources = serde_json::to_string(&written).map_err(|e| Error::Internal(e.to_string()))?;
+    audit::record_in_tx(
+        conn,
+        &import_record(sender, id, written, AuditOutcome::Success, None),
+    )?;
+    messages::finish(
+        conn,
+        id,
+        &messages::Outcome {
+            status: messages::PROCESSED,
+            error: None,
+            ack: ack.bytes.as_deref(),
+            ack_code: Some(ack.code.as_str()),
+            resources: Some(&resources),
+            processed_at: now_micros(),
+        },
+    )?;
+    Ok(Reply {
+        message_id: id,
+        code: Some(ack.code),
+        ack: ack.bytes,
+        duplicate: false,
+    })
 }
 
 /// The audit agent of a message: its sending application and facility (MSH-3, MSH-4).
