@@ -41,8 +41,7 @@ pub struct ServerArgs {
     /// Most entries accepted in one transaction/batch Bundle (more → 413).  [default: 10000]
     #[arg(long, env = "HMS_MAX_BUNDLE_ENTRIES", value_name = "N")]
     pub max_bundle_entries: Option<usize>,
-    /// Bundle.total is counted exactly up to this many matches and left out above it, unless the
-    /// client asks `_total=accurate` (a full count over millions of rows costs seconds).  [default: 10000]
+    /// Default Bundle.total: given when the first page holds every match or a criterion narrows the candidates to at most N, left out otherwise (`_total=accurate` always counts; a full count over millions of rows costs seconds). Also the most index rows a search-planning probe reads.  [default: 1000]
     #[arg(long, env = "HMS_SEARCH_TOTAL_CAP", value_name = "N")]
     pub search_total_cap: Option<i64>,
     /// Database connections per process.  [default: 16 on PostgreSQL, 8 on SQLite]

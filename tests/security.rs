@@ -1017,6 +1017,39 @@ async fn granular_scopes_limit_reads_searches_and_writes() {
         assert_eq!(get(&srv, &obs(&lab_p2), &mixed).await.status, 200);
         assert_eq!(get(&srv, &obs(&vital), &mixed).await.status, 404);
         assert_forbidden(&get(&srv, "Observation", &mixed).await);
+
+        // Totals that would count what the token cannot see are left out: $everything (its
+        // pages hide the vital-signs Observation) and the history of a resource that was
+        // vital-signs in one version.
+        let r = get(&srv, "Patient/p1/$everything", &tok).await.json();
+        assert_eq!(r.get("total"), None, "{r}");
+        let mut shown = ids(&r, "match");
+        shown.sort();
+        let labs = get(
+            &srv,
+            &format!("Observation?subject=Patient/p1&category={CAT}|laboratory"),
+            &admin,
+        )
+        .await
+        .json();
+        let mut want = ids(&labs, "match");
+        want.push("Patient/p1".to_string());
+        want.sort();
+        // lab1, lab2, the one the token created, and the patient.
+        assert_eq!(want.len(), 4, "{want:?}");
+        assert_eq!(shown, want);
+        let mut o = categorized("p1", "laboratory");
+        o["id"] = json!("hist");
+        assert_eq!(put(&srv, "Observation/hist", &o, &admin).await.status, 201);
+        o["category"][0]["coding"][0]["code"] = json!("vital-signs");
+        assert_eq!(put(&srv, "Observation/hist", &o, &admin).await.status, 200);
+        o["category"][0]["coding"][0]["code"] = json!("laboratory");
+        assert_eq!(put(&srv, "Observation/hist", &o, &admin).await.status, 200);
+        let h = get(&srv, "Observation/hist/_history", &tok).await.json();
+        assert_eq!(h.get("total"), None, "{h}");
+        assert_eq!(h["entry"].as_array().unwrap().len(), 2, "{h}");
+        let h = get(&srv, "Observation/hist/_history", &admin).await.json();
+        assert_eq!(h["total"], 3, "{h}");
     }
 }
 

@@ -363,6 +363,14 @@ impl Guard {
         writable_body(access, &s.res_type, &s.id, &body)
     }
 
+    /// True when the caller reads every type unrestricted (no auth, or a `*` read scope): counts
+    /// over mixed types (`$everything`'s total) then hide nothing from it.
+    pub fn reads_all_types(&self) -> bool {
+        self.0
+            .as_ref()
+            .is_none_or(|p| scopes::reads_all_types(&p.scopes))
+    }
+
     /// True when some scope of the token is restricted by search parameters.
     pub fn restricted(&self) -> bool {
         self.0

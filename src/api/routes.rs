@@ -680,7 +680,8 @@ async fn everything(
             ..Entry::default()
         })
         .collect();
-    let total = (entries.len() == shown).then_some(page.total);
+    // The total counts every page: shown only when no page can hide anything from this caller.
+    let total = (g.reads_all_types() && entries.len() == shown).then_some(page.total);
     let bytes = bundle::render(
         "searchset",
         total,
@@ -877,9 +878,10 @@ async fn history(
             }
         })
         .collect();
+    // Limited access leaves versions out of pages: the count of all versions would reveal them.
     let bytes = bundle::render(
         "history",
-        Some(page.total),
+        restrict.is_none().then_some(page.total),
         &links,
         &entries,
         &time::fhir_instant(crate::store::now_micros()),

@@ -465,6 +465,14 @@ pub fn access(
     })
 }
 
+/// True when some scope reads every type without a granular restriction (within the token's
+/// patient at most): then a count over mixed types hides nothing from it.
+pub fn reads_all_types(scopes: &[Scope]) -> bool {
+    scopes
+        .iter()
+        .any(|s| s.resource.is_none() && s.restriction.is_none() && s.perms.contains('r'))
+}
+
 /// True when a `system/*` scope grants `perm` on every type: what admin operations (system history,
 /// search across all types, Subscription event replay) need. `user/*` is not enough: it acts for a
 /// person, not for the system.

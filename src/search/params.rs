@@ -14,6 +14,10 @@ pub const MAX_COUNT: i64 = 1000;
 /// Values in one OR list; more is refused rather than run slowly.
 pub const MAX_OR_VALUES: usize = 1000;
 const MAX_CHAIN_DEPTH: usize = 4;
+/// Criteria (parameters other than result controls) in one search; each is a subquery.
+pub const MAX_CRITERIA: usize = 100;
+/// Distinct `_include`/`_revinclude` values in one search; each is a query per page.
+pub const MAX_INCLUDES: usize = 32;
 
 /// Result-control parameters and the other names we handle outside the index.
 const CONTROL: &[&str] = &[
@@ -161,10 +165,22 @@ pub fn parse(
                     Some(m) => return Err(bad(n, format!("unknown modifier :{m} on {n}"))),
                 };
                 let inc = parse_include(n, value, iterate)?;
-                if rev {
-                    q.revincludes.push(inc)
+                let list = if rev {
+                    &mut q.revincludes
                 } else {
-                    q.includes.push(inc)
+                    &mut q.includes
+                };
+                // A repeat adds nothing but work (each is a query per page): kept once.
+                if !list.contains(&inc) {
+                    list.push(inc);
+                }
+                if q.includes.len() + q.revincludes.len() > MAX_INCLUDES {
+                    return Err(bad(
+                        n,
+                        format!(
+                            "at most {MAX_INCLUDES} distinct _include/_revinclude values per search"
+                        ),
+                    ));
                 }
                 applied.push((name.to_string(), value.clone()));
             }
@@ -172,6 +188,12 @@ pub fn parse(
             // R4 search.html: a parameter without a value is ignored.
             _ if value.is_empty() => {}
             _ => match parse_filter(&ctx, types, name, value, 0)? {
+                Some(_) if q.filters.len() >= MAX_CRITERIA => {
+                    return Err(bad(
+                        name,
+                        format!("at most {MAX_CRITERIA} search criteria per search"),
+                    ));
+                }
                 Some(f) => {
                     q.filters.push(f);
                     applied.push((name.to_string(), value.clone()));

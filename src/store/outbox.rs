@@ -290,6 +290,19 @@ const DELIVERY_COLUMNS: &str =
 /// around each other; `FOR UPDATE SKIP LOCKED` keeps a claim from waiting on rows another
 /// transaction is finishing. SQLite: the caller's BEGIN IMMEDIATE already makes this the only
 /// writer. Expired leases (a crashed worker) are claimable again.
+/// Whether any delivery is due at `now` (pending and due, or in flight with an expired lease):
+/// what `claim` would find, without locking anything.
+pub fn any_due(conn: &mut AnyConnection, now: i64) -> Result<bool, StoreError> {
+    let rows: Vec<One> = sql_query(
+        conn.backend(),
+        "SELECT CAST(1 AS BIGINT) AS v FROM sync_delivery WHERE (status = 'pending' AND next_attempt_at <= $1) \
+         OR (status = 'in_flight' AND lease_until < $1) LIMIT 1",
+    )
+    .bind::<BigInt, _>(now)
+    .load(conn)?;
+    Ok(!rows.is_empty())
+}
+
 pub fn claim(
     conn: &mut AnyConnection,
     owner: &str,

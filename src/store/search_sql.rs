@@ -92,6 +92,22 @@ pub struct Planned {
     pub cheap_count: bool,
 }
 
+/// `parts` joined by `op` (AND/OR) as a balanced tree of parentheses: SQLite parses a flat
+/// `a OR b OR c ...` into a tree as deep as the list and refuses depth 1000 (a 500-value OR list,
+/// or several hundred granular-scope values); balanced, 1,000 values are 10 levels.
+fn balanced(parts: &[String], op: &str) -> String {
+    match parts {
+        // The identity of each operator: no alternative is false, no condition is true.
+        [] if op == "OR" => "(1 = 0)".to_string(),
+        [] => "(1 = 1)".to_string(),
+        [one] => format!("({one})"),
+        _ => {
+            let (l, r) = parts.split_at(parts.len() / 2);
+            format!("({} {op} {})", balanced(l, op), balanced(r, op))
+        }
+    }
+}
+
 fn compiler(backend: Backend) -> Compiler {
     Compiler {
         binds: Binds::default(),
@@ -283,7 +299,7 @@ impl Compiler {
 
     fn any(&mut self, a: &str, preds: &[Pred]) -> String {
         let parts: Vec<String> = preds.iter().map(|p| self.pred(a, p)).collect();
-        format!("({})", parts.join(" OR "))
+        balanced(&parts, "OR")
     }
 
     /// SQL condition on resource alias `r` for one filter.
@@ -346,7 +362,7 @@ impl Compiler {
                         _ => None,
                     })
                     .collect();
-                format!("({})", parts.join(" OR "))
+                balanced(&parts, "OR")
             }
             Filter::Index { param, any, negate } => {
                 let i = self.alias("i");
@@ -400,7 +416,7 @@ impl Compiler {
                         self.rows_of(r, types, &first, &from, &conds.join(" AND "), false)
                     })
                     .collect();
-                format!("({})", alts.join(" OR "))
+                balanced(&alts, "OR")
             }
             Filter::Chain {
                 param,
@@ -476,7 +492,7 @@ impl Compiler {
             let types = as_set.then_some(q.types.as_slice());
             conds.push(self.filter("r", types, f));
         }
-        conds.join(" AND ")
+        balanced(&conds, "AND")
     }
 
     /// SQL expression of a sort key and which typed slot carries it.
@@ -824,7 +840,7 @@ pub fn revinclude_sources(
         .collect();
     let st = b.text(inc.source_type.clone());
     let mut conds = vec![
-        format!("({})", pairs.join(" OR ")),
+        balanced(&pairs, "OR"),
         format!("s.res_type = {st}"),
         "s.deleted = 0".to_string(),
     ];

@@ -62,7 +62,14 @@ pub struct Worker {
     client: awc::Client,
     /// When this worker last pruned old deliveries.
     last_prune: Arc<Mutex<Option<std::time::Instant>>>,
+    /// A watermark this worker's fan-out is known to have reached: a round that finds the same
+    /// watermark skips the fan-out transaction.
+    fanned_to: Arc<Mutex<i64>>,
 }
+
+/// After a local commit wakes the worker, it waits this long so that a burst of commits (a busy
+/// server) is one round, not one round (several transactions) per commit.
+const COALESCE: Duration = Duration::from_millis(5);
 
 impl Worker {
     pub fn new(services: Services, cfg: SyncConfig, base: &str) -> Worker {
@@ -78,6 +85,7 @@ impl Worker {
             watermark: Arc::default(),
             client,
             last_prune: Arc::default(),
+            fanned_to: Arc::default(),
         }
     }
 
@@ -105,7 +113,10 @@ impl Worker {
                 }
             }
             tokio::select! {
-                _ = commits.notified() => local_commit = true,
+                _ = commits.notified() => {
+                    local_commit = true;
+                    actix_web::rt::time::sleep(COALESCE).await;
+                }
                 _ = remote.notified() => local_commit = false,
                 _ = actix_web::rt::time::sleep(self.cfg.poll_interval) => local_commit = false,
             }
@@ -141,6 +152,7 @@ impl Worker {
             .map(|d| d.dest_id())
             .collect();
         let batch = self.cfg.batch.max(1) * 5;
+        let fanned_to = self.fanned_to.clone();
         blocking(move || {
             let bound = s.store.read(|c| -> Result<i64, Error> {
                 let mut w = wm
@@ -148,8 +160,18 @@ impl Worker {
                     .map_err(|_| Error::Internal("watermark lock poisoned".into()))?;
                 Ok(w.advance(c)?)
             })?;
-            s.store
-                .write(|c| fanout::step(c, bound, mirror, &hl7, batch))
+            let poisoned = |_| Error::Internal("fan-out mark lock poisoned".into());
+            if bound <= *fanned_to.lock().map_err(poisoned)? {
+                return Ok(0);
+            }
+            let n = s
+                .store
+                .write(|c| fanout::step(c, bound, mirror, &hl7, batch))?;
+            // A short batch moved the shared cursor to `bound` (see `fanout::step`).
+            if n > 0 && (n as i64) < batch {
+                *fanned_to.lock().map_err(poisoned)? = bound;
+            }
+            Ok(n)
         })
         .await
     }
@@ -160,6 +182,10 @@ impl Worker {
         let lease = micros(self.cfg.lease);
         let batch = self.cfg.batch.max(1);
         blocking(move || {
+            // A plain read first: most rounds find nothing due, and the claim itself locks.
+            if !s.store.read(|c| outbox::any_due(c, now_micros()))? {
+                return Ok(Vec::new());
+            }
             s.store.write(|c| -> Result<_, Error> {
                 let now = now_micros();
                 Ok(outbox::claim(c, &owner, now, now + lease, batch)?)
