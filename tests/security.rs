@@ -398,18 +398,23 @@ async fn builtin_tokens_scopes_mfa_and_lockout() {
     }
 }
 
+/// A client_credentials token of a new client holding `system/*.*`.
+async fn system_admin(srv: &TestServer, st: &hms::store::Store) -> String {
+    let secret = iauth::add_client(st, "admin", "system/*.*").unwrap();
+    let r = token_req(
+        srv,
+        &format!("grant_type=client_credentials&client_id=admin&client_secret={secret}"),
+    )
+    .await;
+    r.json()["access_token"].as_str().unwrap().to_string()
+}
+
 #[actix_web::test]
 async fn patient_token_sees_only_its_compartment() {
     for b in backends() {
         let srv = builtin(b);
         let st = store(&srv);
-        let admin_secret = iauth::add_client(&st, "admin", "system/*.*").unwrap();
-        let r = token_req(
-            &srv,
-            &format!("grant_type=client_credentials&client_id=admin&client_secret={admin_secret}"),
-        )
-        .await;
-        let admin = r.json()["access_token"].as_str().unwrap().to_string();
+        let admin = system_admin(&srv, &st).await;
         for p in ["p1", "p2"] {
             let r = put(
                 &srv,
@@ -778,13 +783,7 @@ async fn granular_scopes_limit_reads_searches_and_writes() {
     for b in backends() {
         let srv = builtin(b);
         let st = store(&srv);
-        let admin_secret = iauth::add_client(&st, "admin", "system/*.*").unwrap();
-        let r = token_req(
-            &srv,
-            &format!("grant_type=client_credentials&client_id=admin&client_secret={admin_secret}"),
-        )
-        .await;
-        let admin = r.json()["access_token"].as_str().unwrap().to_string();
+        let admin = system_admin(&srv, &st).await;
         for p in ["p1", "p2"] {
             let body = json!({"resourceType": "Patient", "id": p});
             assert_eq!(

@@ -864,6 +864,31 @@ mod tests {
     use super::*;
 
     #[test]
+    fn lists_compile_as_balanced_trees() {
+        let parts = |n: usize| (0..n).map(|i| format!("x = {i}")).collect::<Vec<_>>();
+        assert_eq!(balanced(&[], "OR"), "(1 = 0)");
+        assert_eq!(balanced(&[], "AND"), "(1 = 1)");
+        assert_eq!(balanced(&parts(1), "OR"), "(x = 0)");
+        assert_eq!(
+            balanced(&parts(3), "OR"),
+            "((x = 0) OR ((x = 1) OR (x = 2)))"
+        );
+        // 1,000 values nest 10 levels, not 1,000 (SQLite refuses expression depth 1,000).
+        let deepest = balanced(&parts(1000), "OR")
+            .chars()
+            .scan(0i32, |d, ch| {
+                *d += match ch {
+                    '(' => 1,
+                    ')' => -1,
+                    _ => 0,
+                };
+                Some(*d)
+            })
+            .max();
+        assert_eq!(deepest, Some(11));
+    }
+
+    #[test]
     fn ap_binds_a_widened_range() {
         let mut c = compiler(Backend::Sqlite);
         let (lo, hi) =

@@ -298,24 +298,7 @@ impl Hl7Ingest {
                     &[audit::to_new_record(&rec)],
                     audit::chain_hash,
                 )?;
-                messages::finish(
-                    conn,
-                    id,
-                    &messages::Outcome {
-                        status,
-                        error: Some(&text),
-                        ack: ack.bytes.as_deref(),
-                        ack_code: Some(ack.code.as_str()),
-                        resources: None,
-                        processed_at: now_micros(),
-                    },
-                )?;
-                Ok(Reply {
-                    message_id: id,
-                    code: Some(ack.code),
-                    ack: ack.bytes,
-                    duplicate: false,
-                })
+                finish(conn, id, ack, status, Some(&text), None)
             })
         })
         .await??;
@@ -378,15 +361,34 @@ fn apply(
         conn,
         &import_record(sender, id, written, AuditOutcome::Success, None),
     )?;
+    Ok(finish(
+        conn,
+        id,
+        ack,
+        messages::PROCESSED,
+        None,
+        Some(&resources),
+    )?)
+}
+
+/// Records the message's outcome (status, error, ACK, versions written) and the reply to send.
+fn finish(
+    conn: &mut AnyConnection,
+    id: i64,
+    ack: reply::Ack,
+    status: &str,
+    error: Option<&str>,
+    resources: Option<&str>,
+) -> Result<Reply, StoreError> {
     messages::finish(
         conn,
         id,
         &messages::Outcome {
-            status: messages::PROCESSED,
-            error: None,
+            status,
+            error,
             ack: ack.bytes.as_deref(),
             ack_code: Some(ack.code.as_str()),
-            resources: Some(&resources),
+            resources,
             processed_at: now_micros(),
         },
     )?;
