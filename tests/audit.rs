@@ -98,11 +98,8 @@ impl Api<'_> {
             for e in b["entry"].as_array().cloned().unwrap_or_default() {
                 out.push(e["resource"].clone());
             }
-            match b["link"]
-                .as_array()
-                .and_then(|l| l.iter().find(|l| l["relation"] == "next"))
-            {
-                Some(next) => path = next["url"].as_str().unwrap().to_string(),
+            match common::next_link(&b) {
+                Some(next) => path = next,
                 None => return out,
             }
         }

@@ -235,13 +235,8 @@ async fn everything(c: &Client, first: &str) -> Vec<String> {
                 res["id"].as_str().unwrap()
             ));
         }
-        match b["link"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|l| l["relation"] == "next")
-        {
-            Some(l) => url = l["url"].as_str().unwrap().to_string(),
+        match common::next_link(&b) {
+            Some(next) => url = next,
             None => break,
         }
     }

@@ -435,13 +435,8 @@ async fn search_by_id_and_identifier_with_paging() {
             for e in page["entry"].as_array().cloned().unwrap_or_default() {
                 seen.push(e["resource"]["id"].as_str().unwrap().to_string());
             }
-            match page["link"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .find(|l| l["relation"] == "next")
-            {
-                Some(l) => url = l["url"].as_str().unwrap().to_string(),
+            match common::next_link(&page) {
+                Some(next) => url = next,
                 None => break,
             }
         }
@@ -493,15 +488,7 @@ async fn history_type_and_system_with_paging_and_since() {
         assert_eq!(sys["total"], 4);
         assert_eq!(sys["entry"].as_array().unwrap().len(), 2);
         assert_eq!(sys["entry"][0]["resource"]["resourceType"], "Observation");
-        let next = sys["link"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|l| l["relation"] == "next")
-            .unwrap()["url"]
-            .as_str()
-            .unwrap()
-            .to_string();
+        let next = common::next_link(&sys).unwrap();
         let page2 = c.get(&next).await.json();
         assert_eq!(page2["entry"].as_array().unwrap().len(), 2);
         assert!(
@@ -602,12 +589,7 @@ async fn search_total_is_counted_when_the_candidates_are_few() {
         // Four matches, two per page, four candidates > cap: no total; the next page still links.
         let r = c.get("Patient?name=cap&_count=2").await.json();
         assert_eq!((total(&r), page_len(&r)), (None, 2), "{b:?}: {r}");
-        let next = r["link"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|l| l["relation"] == "next");
-        assert!(next, "{b:?}: {r}");
+        assert!(common::next_link(&r).is_some(), "{b:?}: {r}");
         // Three candidates (= cap), pages of 2: counted.
         let r = c
             .get("Patient?identifier=urn:mrn|Capa,urn:mrn|Capb,urn:mrn|Capc&name=cap&_count=2")

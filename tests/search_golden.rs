@@ -656,14 +656,7 @@ async fn keyset_paging_is_stable_while_inserting() {
         load_collection(&c, "search/golden-dataset.json").await;
         let first = c.get("Patient?_sort=family&_count=2").await.json();
         assert_eq!(ids(&first, "match"), vec!["gs-p6", "gs-p1"]);
-        let next = |b: &Value| {
-            b["link"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .find(|l| l["relation"] == "next")
-                .map(|l| l["url"].as_str().unwrap().to_string())
-        };
+        let next = common::next_link;
         // Insert one resource that sorts before the cursor and one after it: no duplicates, no gaps.
         let early = serde_json::json!({"resourceType":"Patient","id":"gs-p7","name":[{"family":"Aardvark"}]});
         let late =

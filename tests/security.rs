@@ -860,15 +860,7 @@ async fn granular_scopes_limit_reads_searches_and_writes() {
         let r = get(&srv, "Observation?_count=1&_total=accurate", &tok).await;
         let page1 = r.json();
         assert_eq!(page1["total"], 2);
-        let next = page1["link"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|l| l["relation"] == "next")
-            .unwrap()["url"]
-            .as_str()
-            .unwrap()
-            .to_string();
+        let next = common::next_link(&page1).unwrap();
         let page2 = get(&srv, &next, &tok).await.json();
         let mut paged = [ids(&page1, "match"), ids(&page2, "match")].concat();
         paged.sort();

@@ -499,6 +499,16 @@ pub fn pyx12_check_all(py: &str, files: &[(String, String)]) -> Result<(), Strin
     if ok && !bad { Ok(()) } else { Err(log) }
 }
 
+/// The `next` link of a Bundle, if any.
+pub fn next_link(bundle: &Value) -> Option<String> {
+    bundle["link"]
+        .as_array()?
+        .iter()
+        .find(|l| l["relation"] == "next")
+        .and_then(|l| l["url"].as_str())
+        .map(str::to_string)
+}
+
 /// Every live resource of a type, through search paging.
 pub async fn all_of(c: &Client, t: &str) -> Vec<Value> {
     let mut out = Vec::new();
@@ -510,13 +520,8 @@ pub async fn all_of(c: &Client, t: &str) -> Vec<Value> {
         for e in b["entry"].as_array().into_iter().flatten() {
             out.push(e["resource"].clone());
         }
-        match b["link"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|l| l["relation"] == "next")
-        {
-            Some(l) => url = l["url"].as_str().unwrap().to_string(),
+        match next_link(&b) {
+            Some(next) => url = next,
             None => break,
         }
     }
