@@ -23,10 +23,11 @@ pub enum StartError {
     Store(#[from] crate::store::StoreError),
     #[error(transparent)]
     Mllp(#[from] crate::mllp::listener::ListenError),
-    #[error("cannot listen on {addr}: {source}")]
+    // The io error is in the message, not a `source`: an error chain would print it twice.
+    #[error("cannot listen on {addr}: {error} (choose another address with --http ADDR)")]
     Bind {
         addr: SocketAddr,
-        source: std::io::Error,
+        error: std::io::Error,
     },
 }
 
@@ -260,9 +261,9 @@ pub fn build(config: Config, store: Store) -> Result<Built, StartError> {
     })
     .workers(config.http_workers)
     .shutdown_timeout(30);
-    let bind_err = |source| StartError::Bind {
+    let bind_err = |error| StartError::Bind {
         addr: config.http_addr,
-        source,
+        error,
     };
     let server = match &config.tls {
         Some((cert, key)) => {

@@ -98,6 +98,13 @@ pub fn run_user(cmd: UserCommand) -> anyhow::Result<()> {
             patient,
             server,
         } => {
+            // patient/ scopes grant access within a patient's compartment: without one, every
+            // request would be refused (403) and the cause would not be obvious.
+            if patient.is_none() && scope.split_whitespace().any(|s| s.starts_with("patient/")) {
+                anyhow::bail!(
+                    "patient/ scopes need the patient the user acts for: add --patient ID (or use user/ scopes for staff)"
+                );
+            }
             let store = store_of(&server)?;
             let (password, generated) = if password_stdin {
                 let mut line = String::new();

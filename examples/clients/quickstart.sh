@@ -4,8 +4,9 @@
 set -eu
 BASE=${BASE:-http://127.0.0.1:8080/fhir}
 MLLP=${MLLP:-127.0.0.1:2575}
-HMS=${HMS:-hms}
 HERE=$(dirname "$0")/..
+# HMS=path/to/hms, else the `hms` on PATH (cargo install --path .), else this checkout's release build.
+HMS=${HMS:-$(command -v hms || echo "$HERE/../target/release/hms")}
 pp() { python3 -m json.tool 2>/dev/null || cat; }
 
 echo "== create a Patient (conditional on its MRN: running this twice creates one)"

@@ -97,7 +97,7 @@ pub struct SeedArgs {
     /// Database to write into directly (migrated first).
     #[arg(long, env = "HMS_DATABASE_URL", conflicts_with = "server")]
     pub database_url: Option<String>,
-    /// Or a running server to POST to (slower; goes through the full HTTP path).
+    /// Or a running server to PUT the records to (slower; goes through the full HTTP path).
     #[arg(long)]
     pub server: Option<String>,
     /// Resources per database transaction.

@@ -237,7 +237,13 @@ pub fn authenticate_person(
     };
     let ok = step.is_some() && credentials::verify_password(password, &user.password_hash);
     let Some(step) = step.filter(|_| ok) else {
-        fail(store, Kind::User, username, now)?;
+        // For the operator's log only; the caller gets the same message whatever failed.
+        let reason = match (totp, step) {
+            (None, _) => "no TOTP code",
+            (Some(_), None) => "TOTP code wrong, expired or already used",
+            (Some(_), Some(_)) => "wrong password",
+        };
+        fail(store, Kind::User, username, now, reason)?;
         if user.totp_secret.is_none() {
             return Ok(Err(
                 "multi-factor authentication is required: enrol TOTP with `hms user mfa-enroll`"
@@ -264,8 +270,8 @@ pub fn person_active(store: &Store, username: &str) -> Result<bool, Error> {
 }
 
 /// Counts a failed attempt (lockout after [`MAX_FAILURES`]).
-pub fn fail(store: &Store, kind: Kind, name: &str, now: i64) -> Result<(), Error> {
-    tracing::warn!(account = %name, "failed authentication attempt");
+pub fn fail(store: &Store, kind: Kind, name: &str, now: i64, reason: &str) -> Result<(), Error> {
+    tracing::warn!(account = %name, reason, "failed authentication attempt");
     store.write(|c| -> Result<(), Error> {
         Ok(rows::record_failure(
             c,

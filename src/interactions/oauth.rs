@@ -132,7 +132,13 @@ fn authenticate_client(
         ClientAuth::Secret { client_id, secret } => {
             let c = load_client(store, client_id)?;
             if c.secret_hash.is_empty() || !credentials::verify_password(secret, &c.secret_hash) {
-                accounts::fail(store, Kind::Client, client_id, token::now_secs() as i64)?;
+                accounts::fail(
+                    store,
+                    Kind::Client,
+                    client_id,
+                    token::now_secs() as i64,
+                    "wrong client secret",
+                )?;
                 return Err(refused(OAuthCode::InvalidClient, DENIED));
             }
             if c.failed_attempts > 0 {

@@ -9,11 +9,9 @@ use tokio::net::TcpStream;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
-    #[error("cannot connect to {addr}: {source}")]
-    Connect {
-        addr: String,
-        source: std::io::Error,
-    },
+    // The io error is in the message, not a `source`: an error chain would print it twice.
+    #[error("cannot connect to {addr}: {error}")]
+    Connect { addr: String, error: std::io::Error },
     #[error("i/o: {0}")]
     Io(#[from] std::io::Error),
     #[error("no ACK within {0:?}")]
@@ -33,9 +31,9 @@ impl MllpClient {
     pub async fn connect(addr: &str, timeout: Duration) -> Result<MllpClient, ClientError> {
         let stream = TcpStream::connect(addr)
             .await
-            .map_err(|source| ClientError::Connect {
+            .map_err(|error| ClientError::Connect {
                 addr: addr.to_string(),
-                source,
+                error,
             })?;
         let _ = stream.set_nodelay(true);
         Ok(MllpClient {

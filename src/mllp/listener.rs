@@ -13,10 +13,13 @@ use super::connection::{self, End, Limits};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ListenError {
-    #[error("cannot listen for MLLP on {addr}: {source}")]
+    // The io error is in the message, not a `source`: an error chain would print it twice.
+    #[error(
+        "cannot listen for MLLP on {addr}: {error} (choose another address with --mllp ADDR, or --no-mllp)"
+    )]
     Bind {
         addr: SocketAddr,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error(transparent)]
     Tls(#[from] super::tls::TlsError),
@@ -50,7 +53,7 @@ pub fn start(
         )?),
         None => None,
     };
-    let bind_err = |source| ListenError::Bind { addr, source };
+    let bind_err = |error| ListenError::Bind { addr, error };
     let std_listener = std::net::TcpListener::bind(addr).map_err(bind_err)?;
     std_listener.set_nonblocking(true).map_err(bind_err)?;
     let local = std_listener.local_addr().map_err(bind_err)?;
