@@ -197,11 +197,7 @@ pub fn writable_body(access: &Access, res_type: &str, id: &str, body: &Value) ->
     if access.is_full() {
         return Ok(());
     }
-    let compartment = Access {
-        patient: access.patient.clone(),
-        only: None,
-    };
-    if !compartment.admits(body) {
+    if !access.compartment().admits(body) {
         return Err(Error::NotFound(format!("{res_type}/{id} is not known")));
     }
     if !access.admits(body) {

@@ -433,11 +433,7 @@ fn check_body(access: &Access, resource: &Value) -> Result<(), Error> {
     if access.admits(resource) {
         return Ok(());
     }
-    let compartment = Access {
-        patient: access.patient.clone(),
-        only: None,
-    };
-    if !compartment.admits(resource) {
+    if !access.compartment().admits(resource) {
         return Err(Error::Forbidden(
             "a patient-context token can only write resources in its patient's compartment".into(),
         ));
@@ -763,13 +759,15 @@ async fn patch(
     let w = blocking_as(st, move || {
         let id = match &target {
             PatchTarget::Id(id) => id.to_string(),
+            // Conditional PATCH is only open to full access (see `route`).
             PatchTarget::Criteria(_) => String::new(),
         };
         let limits = ipatch::PatchLimits {
             before: &|v| super::auth::writable_body(&access, t.as_str(), &id, v),
             after: &|v| check_body(&access, v),
         };
-        ipatch::patch(&svc, &t, &target, &doc, im, &limits)
+        let limits = (!access.is_full()).then_some(&limits);
+        ipatch::patch(&svc, &t, &target, &doc, im, limits)
     })
     .await?;
     Ok(written_reply(req, st, w))

@@ -357,6 +357,15 @@ impl Access {
         only: None,
     };
 
+    /// The patient-compartment part alone (without the granular restrictions): what decides
+    /// between "looks unknown" (404) and "refused" (403) for limited writes.
+    pub fn compartment(&self) -> Access {
+        Access {
+            patient: self.patient.clone(),
+            only: None,
+        }
+    }
+
     pub fn is_full(&self) -> bool {
         self.patient.is_none() && self.only.is_none()
     }
